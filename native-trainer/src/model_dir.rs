@@ -1,0 +1,50 @@
+//! Finds and reads a model folder from disk: the exported layout of docs/contracts.md section 2
+//! (`OUT/` or `OUT/model/`) or a plain Hugging Face checkpoint folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// The files of one model, read into memory.
+pub struct ModelFiles {
+    pub dir: PathBuf,
+    pub config: Vec<u8>,
+    pub tokenizer: Vec<u8>,
+    pub weights: Vec<u8>,
+    pub weights_name: &'static str,
+    /// Calibration temperature from `manifest.json`, when the folder has one.
+    pub temperature: Option<f32>,
+}
+
+/// Weight files in order of preference.
+const WEIGHT_FILES: [&str; 2] = ["model.int8.safetensors", "model.safetensors"];
+
+impl ModelFiles {
+    /// Reads `dir` (or `dir/model` when that is where the model lives).
+    pub fn read(dir: &Path) -> Result<Self> {
+        let dir = if dir.join("model").join("config.json").is_file() { dir.join("model") } else { dir.to_path_buf() };
+        let read = |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()));
+        let Some(weights_name) = WEIGHT_FILES.into_iter().find(|f| dir.join(f).is_file()) else {
+            bail!("{} has no {} or {}", dir.display(), WEIGHT_FILES[0], WEIGHT_FILES[1]);
+        };
+        let temperature = match std::fs::read(dir.join("manifest.json")) {
+            Ok(bytes) => {
+                let manifest: serde_json::Value = serde_json::from_slice(&bytes).context("parsing manifest.json")?;
+                manifest.pointer("/calibration/temperature").and_then(|t| t.as_f64()).map(|t| t as f32)
+            }
+            Err(_) => None,
+        };
+        Ok(Self {
+            config: read("config.json")?,
+            tokenizer: read("tokenizer.json")?,
+            weights: read(weights_name)?,
+            weights_name,
+            temperature,
+            dir,
+        })
+    }
+
+    pub fn bytes(&self) -> tweetguard::ModelBytes<'_> {
+        tweetguard::ModelBytes { config: &self.config, tokenizer: &self.tokenizer, weights: &self.weights }
+    }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on a fresh Debian machine that has only the Rust toolchain.
+# Idempotent: every step is skipped when already done.
+#   - rustup target wasm32-unknown-unknown
+#   - Debian: chromium + chromium-driver (browser tests)
+#   - PyPI: numpy, safetensors, tokenizers (reference quantizer and token-id parity; never torch)
+#   - crates.io: wasm-bindgen-cli at the exact wasm-bindgen version of Cargo.lock
+#   - the pretrained all-MiniLM-L6-v2 (scripts/fetch-minilm.sh)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+
+if ! python3 -c "import numpy, safetensors, tokenizers" 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check numpy safetensors "tokenizers==0.22.1"
+fi
+
+wbg_version="$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')"
+if [ "$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
+  # No --locked: the registry lacks one version pinned in the CLI's own lockfile.
+  cargo install --quiet wasm-bindgen-cli --version "$wbg_version"
+fi
+
+scripts/fetch-minilm.sh

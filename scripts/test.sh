@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test: native (parity with PyTorch goldens, int8 format, tokenizer parity with the Python
+# wheel, bad input, CLI) and in headless Chromium (the same parity and error cases on a page and in a
+# dedicated worker). Installs prerequisites first (scripts/setup.sh), so it works on a fresh machine.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+stage() { printf '\n=== %s (%s, +%ss)\n' "$1" "$(date +%T)" "$SECONDS"; }
+
+stage "setup"
+scripts/setup.sh
+
+stage "native tests"
+cargo test --workspace
+
+stage "browser tests (headless Chromium: page and dedicated worker)"
+CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}" \
+  cargo test -p tweetguard --target wasm32-unknown-unknown --test browser_page --test browser_worker
+
+stage "done"

@@ -1,0 +1,189 @@
+//! The public Rust API: load a classifier from the bytes of a model folder, classify texts, describe the
+//! model. The JS API in [`crate::bindings`] is a thin layer over this, with the same shape.
+
+use serde::{Deserialize, Serialize};
+use web_time::Instant;
+
+use crate::backend::{self, cpu::CpuBackend, BackendChoice, BackendKind};
+use crate::config::BertConfig;
+use crate::error::{Error, Result};
+use crate::postprocess::{self, Prediction};
+use crate::tokenize::{TextEncoder, DEFAULT_MAX_LENGTH};
+use crate::weights::{HeadInit, WeightDtype, WeightStore};
+
+/// The three files a classifier is built from, as bytes (the core never touches files or the network).
+#[derive(Debug, Clone, Copy)]
+pub struct ModelBytes<'a> {
+    /// `config.json`
+    pub config: &'a [u8],
+    /// `tokenizer.json`
+    pub tokenizer: &'a [u8],
+    /// `model.int8.safetensors`, or f32/f16 `model.safetensors` with HF names.
+    pub weights: &'a [u8],
+}
+
+/// Options for [`Classifier::load`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadOptions {
+    pub backend: BackendChoice,
+    /// Token limit per text, special tokens included; defaults to 128, capped by the model's positions.
+    pub max_length: Option<usize>,
+    /// Softmax temperature from calibration (the manifest's); 1.0 when absent.
+    pub temperature: Option<f32>,
+    /// Texts per forward pass.
+    pub batch_size: usize,
+    /// What to do with a checkpoint that has no classifier head.
+    pub head: HeadInit,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self { backend: BackendChoice::Auto, max_length: None, temperature: None, batch_size: 32, head: HeadInit::Require }
+    }
+}
+
+/// Timings of one `classify` call, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    pub tokenize_ms: f64,
+    pub infer_ms: f64,
+}
+
+/// The result of one `classify` call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Classification {
+    pub backend: BackendKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+    pub timings: Timings,
+    pub results: Vec<Prediction>,
+}
+
+/// What a loaded classifier is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelInfo {
+    pub labels: Vec<String>,
+    pub max_length: usize,
+    pub dtype: String,
+    pub backend: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
+    /// True when the head was freshly initialised: the labels mean nothing yet.
+    pub untrained_head: bool,
+    pub temperature: f32,
+}
+
+/// A BERT sequence classifier ready to run.
+pub struct Classifier {
+    labels: Vec<String>,
+    encoder: TextEncoder,
+    backend: CpuBackend,
+    backend_kind: BackendKind,
+    fallback_reason: Option<String>,
+    dtype: WeightDtype,
+    temperature: f32,
+    batch_size: usize,
+    untrained_head: bool,
+}
+
+impl Classifier {
+    /// Parses, validates and loads a model. Every mismatch between config, tokenizer and weights is an
+    /// error here, so `classify` cannot fail on them later.
+    pub fn load(bytes: ModelBytes<'_>, options: LoadOptions) -> Result<Self> {
+        let config = BertConfig::from_json(bytes.config)?;
+        let labels = config.labels()?;
+        let max_length = options.max_length.unwrap_or(DEFAULT_MAX_LENGTH);
+        if max_length > config.max_position_embeddings {
+            return Err(Error::Input(format!(
+                "max_length {max_length} exceeds the model's {} positions",
+                config.max_position_embeddings
+            )));
+        }
+        let temperature = options.temperature.unwrap_or(1.0);
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(Error::Input(format!("temperature must be a positive number, got {temperature}")));
+        }
+        if options.batch_size == 0 {
+            return Err(Error::Input("batch_size must be at least 1".into()));
+        }
+        let encoder = TextEncoder::from_json(bytes.tokenizer, max_length)?;
+        let max_id = encoder.max_token_id() as usize;
+        if max_id >= config.vocab_size {
+            return Err(Error::Tokenizer(format!(
+                "the tokenizer produces ids up to {max_id} but the model's embedding table has {} rows: \
+                 tokenizer.json and config.json do not belong together",
+                config.vocab_size
+            )));
+        }
+        let (backend_kind, fallback_reason) = backend::select(options.backend)?;
+        let store = WeightStore::from_bytes(bytes.weights.to_vec(), options.head)?;
+        let dtype = store.dtype();
+        let (backend, untrained_head) = CpuBackend::load(store, &config, labels.len())?;
+        Ok(Self {
+            labels,
+            encoder,
+            backend,
+            backend_kind,
+            fallback_reason,
+            dtype,
+            temperature,
+            batch_size: options.batch_size,
+            untrained_head,
+        })
+    }
+
+    /// Describes the loaded model.
+    pub fn info(&self) -> ModelInfo {
+        ModelInfo {
+            labels: self.labels.clone(),
+            max_length: self.encoder.max_length(),
+            dtype: format!("{:?}", self.dtype).to_lowercase(),
+            backend: self.backend_kind.as_str().to_string(),
+            adapter: None,
+            untrained_head: self.untrained_head,
+            temperature: self.temperature,
+        }
+    }
+
+    /// The tokenizer, for callers that need token ids.
+    pub fn encoder(&self) -> &TextEncoder {
+        &self.encoder
+    }
+
+    /// Classifies texts. Texts are grouped into batches of similar length (less padding), and results
+    /// come back in the input order. Any text is accepted: empty texts classify as `[CLS] [SEP]`, long
+    /// ones are truncated and flagged.
+    pub async fn classify<S: AsRef<str>>(&self, texts: &[S]) -> Result<Classification> {
+        let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        let started = Instant::now();
+        let encodings = self.encoder.encode(&texts)?;
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let mut timings = Timings { tokenize_ms: ms_since(started), infer_ms: 0.0 };
+        let mut results: Vec<Option<Prediction>> = vec![None; texts.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let tokenize_start = Instant::now();
+            let batch = self.encoder.pad(&chunk.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
+            timings.tokenize_ms += ms_since(tokenize_start);
+            let infer_start = Instant::now();
+            let logits = self.backend.logits(&batch)?;
+            timings.infer_ms += ms_since(infer_start);
+            for ((&index, row), truncated) in chunk.iter().zip(&logits).zip(&batch.truncated) {
+                results[index] = Some(postprocess::predict(row, &self.labels, self.temperature, *truncated));
+            }
+        }
+        Ok(Classification {
+            backend: self.backend_kind,
+            fallback_reason: self.fallback_reason.clone(),
+            timings,
+            results: results.into_iter().map(|r| r.expect("every text is in one batch")).collect(),
+        })
+    }
+}
+
+fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}

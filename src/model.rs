@@ -1,0 +1,267 @@
+//! BERT for sequence classification: the one model definition of the project, with exactly the
+//! semantics of Hugging Face's `BertForSequenceClassification`
+//! (transformers/models/bert/modeling_bert.py): embeddings (word + position + token type, LayerNorm),
+//! post-LayerNorm encoder layers (self-attention with an additive padding mask, GELU feed-forward),
+//! pooler (dense + tanh on `[CLS]`), classifier. Dropout is applied only in [`Mode::Train`].
+//!
+//! The same code serves inference (fused candle kernels, weights from a [`crate::weights::WeightStore`])
+//! and training (differentiable LayerNorm and softmax, weights from a `VarMap`): `load` takes any
+//! `VarBuilder` and `forward` takes the mode.
+
+use candle_core::{DType, Module, Tensor, D};
+use candle_nn::{Embedding, Init, Linear, VarBuilder};
+
+use crate::config::{BertConfig, HiddenAct};
+
+/// Inference runs the fused kernels with dropout off; training runs differentiable kernels with dropout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Infer,
+    Train,
+}
+
+impl Mode {
+    fn dropout(self, xs: &Tensor, p: f64) -> candle_core::Result<Tensor> {
+        match self {
+            Mode::Train if p > 0.0 => candle_nn::ops::dropout(xs, p as f32),
+            _ => Ok(xs.clone()),
+        }
+    }
+}
+
+/// A linear layer initialised as HF does (normal(0, initializer_range) weights, zero bias) when the
+/// builder creates variables. The weights are f32 here whatever the storage: int8 checkpoints are
+/// dequantized by the weight store, which is the reference semantics of the int8 format.
+fn linear(in_dim: usize, out_dim: usize, config: &BertConfig, vb: VarBuilder) -> candle_core::Result<Linear> {
+    let init = Init::Randn { mean: 0.0, stdev: config.initializer_range };
+    let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
+    let bias = vb.get_with_hints(out_dim, "bias", Init::Const(0.0))?;
+    Ok(Linear::new(weight, Some(bias)))
+}
+
+fn embedding(rows: usize, dim: usize, config: &BertConfig, vb: VarBuilder) -> candle_core::Result<Embedding> {
+    let init = Init::Randn { mean: 0.0, stdev: config.initializer_range };
+    Ok(Embedding::new(vb.get_with_hints((rows, dim), "weight", init)?, dim))
+}
+
+/// LayerNorm over the last dimension (biased variance, as PyTorch).
+#[derive(Debug, Clone)]
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    fn load(dim: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
+        let weight = vb.get_with_hints(dim, "weight", Init::Const(1.0))?;
+        let bias = vb.get_with_hints(dim, "bias", Init::Const(0.0))?;
+        Ok(Self { weight, bias, eps })
+    }
+
+    fn forward(&self, xs: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        match mode {
+            // candle's fused kernel has no backward pass: training composes differentiable primitives.
+            Mode::Infer => candle_nn::ops::layer_norm(&xs.contiguous()?, &self.weight, &self.bias, self.eps as f32),
+            Mode::Train => candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps as f32),
+        }
+    }
+}
+
+struct Embeddings {
+    word: Embedding,
+    position: Embedding,
+    token_type: Embedding,
+    norm: LayerNorm,
+    dropout: f64,
+}
+
+impl Embeddings {
+    fn load(config: &BertConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let h = config.hidden_size;
+        Ok(Self {
+            word: embedding(config.vocab_size, h, config, vb.pp("word_embeddings"))?,
+            position: embedding(config.max_position_embeddings, h, config, vb.pp("position_embeddings"))?,
+            token_type: embedding(config.type_vocab_size, h, config, vb.pp("token_type_embeddings"))?,
+            norm: LayerNorm::load(h, config.layer_norm_eps, vb.pp("LayerNorm"))?,
+            dropout: config.hidden_dropout_prob,
+        })
+    }
+
+    fn forward(&self, input_ids: &Tensor, type_ids: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        let seq_len = input_ids.dim(1)?;
+        let positions = Tensor::arange(0u32, seq_len as u32, input_ids.device())?;
+        let xs = self
+            .word
+            .forward(input_ids)?
+            .add(&self.token_type.forward(type_ids)?)?
+            .broadcast_add(&self.position.forward(&positions)?)?;
+        mode.dropout(&self.norm.forward(&xs, mode)?, self.dropout)
+    }
+}
+
+struct SelfAttention {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    output: Linear,
+    norm: LayerNorm,
+    heads: usize,
+    head_dim: usize,
+    attention_dropout: f64,
+    hidden_dropout: f64,
+}
+
+impl SelfAttention {
+    fn load(config: &BertConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let h = config.hidden_size;
+        let this = vb.pp("self");
+        let out = vb.pp("output");
+        Ok(Self {
+            query: linear(h, h, config, this.pp("query"))?,
+            key: linear(h, h, config, this.pp("key"))?,
+            value: linear(h, h, config, this.pp("value"))?,
+            output: linear(h, h, config, out.pp("dense"))?,
+            norm: LayerNorm::load(h, config.layer_norm_eps, out.pp("LayerNorm"))?,
+            heads: config.num_attention_heads,
+            head_dim: config.head_dim(),
+            attention_dropout: config.attention_probs_dropout_prob,
+            hidden_dropout: config.hidden_dropout_prob,
+        })
+    }
+
+    /// `[batch, seq, hidden]` to `[batch, heads, seq, head_dim]`.
+    fn split_heads(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, s, _) = xs.dims3()?;
+        xs.reshape((b, s, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
+    }
+
+    fn forward(&self, xs: &Tensor, mask: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        let (b, s, h) = xs.dims3()?;
+        let q = self.split_heads(&self.query.forward(xs)?)?;
+        let k = self.split_heads(&self.key.forward(xs)?)?;
+        let v = self.split_heads(&self.value.forward(xs)?)?;
+        let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?.broadcast_add(mask)?;
+        let probs = match mode {
+            Mode::Infer => candle_nn::ops::softmax_last_dim(&scores)?,
+            Mode::Train => candle_nn::ops::softmax(&scores, D::Minus1)?,
+        };
+        let probs = mode.dropout(&probs, self.attention_dropout)?;
+        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
+        let projected = mode.dropout(&self.output.forward(&context)?, self.hidden_dropout)?;
+        self.norm.forward(&(projected + xs)?, mode)
+    }
+}
+
+struct FeedForward {
+    intermediate: Linear,
+    output: Linear,
+    norm: LayerNorm,
+    act: HiddenAct,
+    dropout: f64,
+}
+
+impl FeedForward {
+    fn load(config: &BertConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let (h, i) = (config.hidden_size, config.intermediate_size);
+        Ok(Self {
+            intermediate: linear(h, i, config, vb.pp("intermediate").pp("dense"))?,
+            output: linear(i, h, config, vb.pp("output").pp("dense"))?,
+            norm: LayerNorm::load(h, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
+            act: config.hidden_act,
+            dropout: config.hidden_dropout_prob,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        let hidden = self.intermediate.forward(xs)?;
+        let hidden = match self.act {
+            HiddenAct::Gelu => hidden.gelu_erf()?,
+            HiddenAct::GeluNew => hidden.gelu()?,
+            HiddenAct::Relu => hidden.relu()?,
+        };
+        let out = mode.dropout(&self.output.forward(&hidden)?, self.dropout)?;
+        self.norm.forward(&(out + xs)?, mode)
+    }
+}
+
+struct EncoderLayer {
+    attention: SelfAttention,
+    feed_forward: FeedForward,
+}
+
+/// BERT with a sequence-classification head.
+pub struct BertClassifier {
+    embeddings: Embeddings,
+    layers: Vec<EncoderLayer>,
+    pooler: Linear,
+    classifier: Linear,
+    classifier_dropout: f64,
+    num_labels: usize,
+}
+
+impl BertClassifier {
+    /// Builds the model from a `VarBuilder` whose names are HF's without the `bert.` prefix
+    /// (`embeddings.*`, `encoder.layer.N.*`, `pooler.dense.*`, `classifier.*`).
+    pub fn load(vb: VarBuilder, config: &BertConfig, num_labels: usize) -> candle_core::Result<Self> {
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| {
+                let vb = vb.pp(format!("encoder.layer.{i}"));
+                Ok(EncoderLayer {
+                    attention: SelfAttention::load(config, vb.pp("attention"))?,
+                    feed_forward: FeedForward::load(config, vb.clone())?,
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let h = config.hidden_size;
+        Ok(Self {
+            embeddings: Embeddings::load(config, vb.pp("embeddings"))?,
+            layers,
+            pooler: linear(h, h, config, vb.pp("pooler").pp("dense"))?,
+            classifier: linear(h, num_labels, config, vb.pp("classifier"))?,
+            classifier_dropout: config.classifier_dropout.unwrap_or(config.hidden_dropout_prob),
+            num_labels,
+        })
+    }
+
+    /// Number of classes the head predicts.
+    pub fn num_labels(&self) -> usize {
+        self.num_labels
+    }
+
+    /// Logits `[batch, num_labels]` for `input_ids`, `type_ids` and `attention_mask` (`[batch, seq]`, u32;
+    /// mask 1 = token, 0 = padding).
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        type_ids: &Tensor,
+        attention_mask: &Tensor,
+        mode: Mode,
+    ) -> candle_core::Result<Tensor> {
+        let mut xs = self.embeddings.forward(input_ids, type_ids, mode)?;
+        let mask = additive_mask(attention_mask, xs.dtype())?;
+        for layer in &self.layers {
+            xs = layer.attention.forward(&xs, &mask, mode)?;
+            xs = layer.feed_forward.forward(&xs, mode)?;
+        }
+        let cls = xs.narrow(1, 0, 1)?.squeeze(1)?;
+        let pooled = self.pooler.forward(&cls)?.tanh()?;
+        let pooled = mode.dropout(&pooled, self.classifier_dropout)?;
+        self.classifier.forward(&pooled)
+    }
+}
+
+/// `[batch, 1, 1, seq]`: 0 where a token is attended, the dtype's most negative finite value where it is
+/// padding (HF uses `finfo(dtype).min`). Built with `where_cond`, never by multiplying, so no
+/// `0 * -inf = NaN` in half precision.
+fn additive_mask(attention_mask: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
+    let (b, s) = attention_mask.dims2()?;
+    let min = match dtype {
+        DType::F16 => half::f16::MIN.to_f64(),
+        DType::BF16 => half::bf16::MIN.to_f64(),
+        _ => f32::MIN as f64,
+    };
+    let zeros = Tensor::zeros((b, s), dtype, attention_mask.device())?;
+    let masked = Tensor::full(min, (b, s), attention_mask.device())?.to_dtype(dtype)?;
+    attention_mask.ne(0u32)?.where_cond(&zeros, &masked)?.reshape((b, 1, 1, s))
+}

@@ -1,0 +1,130 @@
+//! Texts to model inputs with the Hugging Face `tokenizers` crate: truncation to the model's maximum
+//! length (flagged per text), padding done here to the longest text of each batch, and checks that the
+//! tokenizer fits the model's embedding table.
+
+use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::error::{Error, Result};
+
+/// The default maximum sequence length (tokens, including `[CLS]` and `[SEP]`).
+pub const DEFAULT_MAX_LENGTH: usize = 128;
+
+/// Token ids, type ids and attention mask of a batch, padded to its longest row, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedBatch {
+    pub input_ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+    pub attention_mask: Vec<u32>,
+    /// Rows in the batch.
+    pub batch_size: usize,
+    /// Columns (the longest row's length).
+    pub seq_len: usize,
+    /// Per row: whether the text was cut to fit the maximum length.
+    pub truncated: Vec<bool>,
+}
+
+impl EncodedBatch {
+    /// Token ids of one row without padding.
+    pub fn row_ids(&self, row: usize) -> Vec<u32> {
+        let start = row * self.seq_len;
+        let ids = &self.input_ids[start..start + self.seq_len];
+        let mask = &self.attention_mask[start..start + self.seq_len];
+        ids.iter().zip(mask).filter(|(_, m)| **m == 1).map(|(i, _)| *i).collect()
+    }
+}
+
+/// A `tokenizer.json` prepared for classification: its own padding disabled, truncation set to the
+/// model's maximum length.
+#[derive(Clone)]
+pub struct TextEncoder {
+    tokenizer: Tokenizer,
+    max_length: usize,
+    pad_id: u32,
+}
+
+impl TextEncoder {
+    /// Parses `tokenizer.json` bytes. `max_length` counts special tokens.
+    pub fn from_json(bytes: &[u8], max_length: usize) -> Result<Self> {
+        if max_length < 2 {
+            return Err(Error::Tokenizer(format!("max_length {max_length} leaves no room for [CLS] and [SEP]")));
+        }
+        let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let pad_id = tokenizer
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| tokenizer.token_to_id("[PAD]"))
+            .unwrap_or(0);
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let encoder = Self { tokenizer, max_length, pad_id };
+        if encoder.encode(&[""])?[0].get_ids().is_empty() {
+            return Err(Error::Tokenizer(
+                "tokenizer.json adds no special tokens (no post_processor): a BERT classifier reads its \
+                 verdict from the [CLS] token, so the tokenizer must add [CLS] and [SEP]"
+                    .into(),
+            ));
+        }
+        Ok(encoder)
+    }
+
+    /// Number of ids the tokenizer can produce (vocabulary plus added tokens).
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
+    /// The largest id any token maps to, for checking against an embedding table.
+    pub fn max_token_id(&self) -> u32 {
+        let vocab = self.tokenizer.get_vocab(true);
+        vocab.values().copied().max().unwrap_or(0)
+    }
+
+    /// Maximum tokens per text, including special tokens.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// Encodes texts and pads them to the longest one.
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<EncodedBatch> {
+        let encodings = self.encode(texts)?;
+        Ok(self.pad(&encodings.iter().collect::<Vec<_>>()))
+    }
+
+    /// Encodes texts one by one, truncated but not padded.
+    pub fn encode(&self, texts: &[&str]) -> Result<Vec<Encoding>> {
+        texts
+            .iter()
+            .map(|t| self.tokenizer.encode(*t, true))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Tokenizer(format!("encoding failed: {e}")))
+    }
+
+    /// Pads encodings to the longest of them.
+    pub fn pad(&self, encodings: &[&Encoding]) -> EncodedBatch {
+        let seq_len = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let rows = encodings.len();
+        let mut batch = EncodedBatch {
+            input_ids: vec![self.pad_id; rows * seq_len],
+            type_ids: vec![0; rows * seq_len],
+            attention_mask: vec![0; rows * seq_len],
+            batch_size: rows,
+            seq_len,
+            truncated: Vec::with_capacity(rows),
+        };
+        for (row, enc) in encodings.iter().enumerate() {
+            let start = row * seq_len;
+            let n = enc.get_ids().len();
+            batch.input_ids[start..start + n].copy_from_slice(enc.get_ids());
+            batch.type_ids[start..start + n].copy_from_slice(enc.get_type_ids());
+            batch.attention_mask[start..start + n].fill(1);
+            batch.truncated.push(!enc.get_overflowing().is_empty());
+        }
+        batch
+    }
+}

@@ -1,0 +1,236 @@
+//! Weights from safetensors bytes: f32/f16/bf16 files with HF names and the int8 format of
+//! [`quant`]. [`WeightStore`] serves tensors to the model by canonical name (no `bert.` prefix),
+//! checks every shape against what the config asks for, dequantizes int8 blocks, rejects
+//! non-finite values, and creates a fresh classifier head only when the caller asked for one.
+
+pub mod quant;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Shape, Tensor};
+use candle_nn::{Init, VarBuilder};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, Result};
+use quant::{QuantizedMatrix, Q_SUFFIX, SCALE_SUFFIX};
+
+/// How the weights were stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightDtype {
+    F32,
+    F16,
+    Bf16,
+    Int8,
+}
+
+/// What to do when the checkpoint has no classifier head (a bare `BertModel` such as all-MiniLM-L6-v2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeadInit {
+    /// A missing head is an error.
+    #[default]
+    Require,
+    /// Initialise a missing head as HF does (normal(0, initializer_range), zero bias) from this seed.
+    /// The result is an untrained classifier: its labels mean nothing until it is fine-tuned.
+    RandomIfMissing { seed: u64 },
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    start: usize,
+    end: usize,
+}
+
+/// A parsed safetensors file that hands tensors to candle's `VarBuilder`.
+pub struct WeightStore {
+    bytes: Vec<u8>,
+    entries: HashMap<String, Entry>,
+    head: HeadInit,
+    created_head: Arc<AtomicBool>,
+}
+
+impl WeightStore {
+    /// Parses and validates the file's header (offsets, sizes, dtypes); tensor data is read on demand.
+    pub fn from_bytes(bytes: Vec<u8>, head: HeadInit) -> Result<Self> {
+        SafeTensors::deserialize(&bytes).map_err(|e| Error::Weights(format!("not a valid safetensors file: {e}")))?;
+        let (header_len, metadata) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::Weights(format!("not a valid safetensors file: {e}")))?;
+        if let Some(format) = metadata.metadata().as_ref().and_then(|m| m.get(quant::FORMAT_KEY)) {
+            if format != quant::FORMAT_INT8 {
+                return Err(Error::Weights(format!(
+                    "weight format {format:?} is not supported (this build reads {:?})",
+                    quant::FORMAT_INT8
+                )));
+            }
+        }
+        let data_start = 8 + header_len;
+        let entries = metadata
+            .tensors()
+            .into_iter()
+            .map(|(name, info)| {
+                let entry = Entry {
+                    dtype: info.dtype,
+                    shape: info.shape.clone(),
+                    start: data_start + info.data_offsets.0,
+                    end: data_start + info.data_offsets.1,
+                };
+                (name, entry)
+            })
+            .collect();
+        Ok(Self { bytes, entries, head, created_head: Arc::default() })
+    }
+
+    /// The storage type of the linear weights.
+    pub fn dtype(&self) -> WeightDtype {
+        if self.entries.keys().any(|k| k.ends_with(Q_SUFFIX)) {
+            return WeightDtype::Int8;
+        }
+        let mut floats = self.entries.values().map(|e| e.dtype);
+        match floats.find(|d| matches!(d, Dtype::F16 | Dtype::BF16)) {
+            Some(Dtype::F16) => WeightDtype::F16,
+            Some(_) => WeightDtype::Bf16,
+            None => WeightDtype::F32,
+        }
+    }
+
+    /// A flag that becomes true once the store invents a classifier head
+    /// (see [`HeadInit::RandomIfMissing`]); it stays readable after the store moves into a `VarBuilder`.
+    pub fn created_head_flag(&self) -> Arc<AtomicBool> {
+        self.created_head.clone()
+    }
+
+    /// A `VarBuilder` over this store, producing f32 tensors on `device`.
+    pub fn into_var_builder(self, device: &Device) -> VarBuilder<'static> {
+        VarBuilder::from_backend(Box::new(self), DType::F32, device.clone())
+    }
+
+    /// Stored names tried for a canonical name: HF classification checkpoints prefix the encoder with
+    /// `bert.`; old checkpoints call LayerNorm parameters `gamma`/`beta`.
+    fn candidates(name: &str) -> Vec<String> {
+        let mut names = vec![format!("bert.{name}"), name.to_string()];
+        if let Some(stem) = name.strip_suffix("LayerNorm.weight") {
+            names.extend([format!("bert.{stem}LayerNorm.gamma"), format!("{stem}LayerNorm.gamma")]);
+        } else if let Some(stem) = name.strip_suffix("LayerNorm.bias") {
+            names.extend([format!("bert.{stem}LayerNorm.beta"), format!("{stem}LayerNorm.beta")]);
+        }
+        names
+    }
+
+    fn data(&self, entry: &Entry) -> &[u8] {
+        &self.bytes[entry.start..entry.end]
+    }
+
+    /// Reads `name` as f32 values of the requested shape.
+    fn read(&self, name: &str, shape: &Shape) -> Result<Option<Vec<f32>>> {
+        let dims = shape.dims();
+        for stored in Self::candidates(name) {
+            if let Some(entry) = self.entries.get(&stored) {
+                if entry.shape != dims {
+                    return Err(mismatch(&stored, &entry.shape, dims));
+                }
+                return quant::tensor_to_f32(&stored, entry.dtype, self.data(entry)).map(Some);
+            }
+            let (Some(q), Some(s)) = (
+                self.entries.get(&format!("{stored}{Q_SUFFIX}")),
+                self.entries.get(&format!("{stored}{SCALE_SUFFIX}")),
+            ) else {
+                continue;
+            };
+            let &[rows, cols] = dims else {
+                return Err(Error::Weights(format!("{stored} is stored as int8 but the model needs shape {dims:?}")));
+            };
+            let padded = quant::padded_len(cols);
+            if q.dtype != Dtype::I8 || q.shape != [rows, padded] {
+                return Err(mismatch(&format!("{stored}{Q_SUFFIX}"), &q.shape, &[rows, padded]));
+            }
+            if s.dtype != Dtype::F32 || s.shape != [rows, padded / quant::BLOCK] {
+                return Err(mismatch(&format!("{stored}{SCALE_SUFFIX}"), &s.shape, &[rows, padded / quant::BLOCK]));
+            }
+            let values = self.data(q).iter().map(|b| *b as i8).collect();
+            let scales = quant::tensor_to_f32(&stored, Dtype::F32, self.data(s))?;
+            return QuantizedMatrix::from_parts(values, scales, rows, cols).map(|m| Some(m.dequantize()));
+        }
+        Ok(None)
+    }
+
+    fn fresh_head(&self, name: &str, shape: &Shape, init: Init) -> Result<Option<Vec<f32>>> {
+        let HeadInit::RandomIfMissing { seed } = self.head else { return Ok(None) };
+        if !name.starts_with("classifier.") {
+            return Ok(None);
+        }
+        self.created_head.store(true, Ordering::Relaxed);
+        let n = shape.elem_count();
+        Ok(Some(match init {
+            Init::Randn { mean, stdev } => {
+                let seed = seed ^ name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                let normal = Normal::new(mean as f32, stdev as f32).map_err(|e| Error::Weights(e.to_string()))?;
+                (0..n).map(|_| normal.sample(&mut rng)).collect()
+            }
+            Init::Const(c) => vec![c as f32; n],
+            other => return Err(Error::Weights(format!("unsupported init {other:?} for {name}"))),
+        }))
+    }
+}
+
+fn mismatch(name: &str, found: &[usize], expected: &[usize]) -> Error {
+    Error::Weights(format!(
+        "tensor {name} has shape {found:?} but config.json implies {expected:?}: the config and the weights do not belong together"
+    ))
+}
+
+/// candle's error for a store failure, without repeating our own "invalid weights" prefix.
+fn to_candle(err: Error) -> candle_core::Error {
+    match err {
+        Error::Weights(message) => candle_core::Error::Msg(message),
+        other => candle_core::Error::Msg(other.to_string()),
+    }
+}
+
+impl candle_nn::var_builder::SimpleBackend for WeightStore {
+    fn get(&self, shape: Shape, name: &str, init: Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let values = match self.read(name, &shape)
+            .map_err(to_candle)? {
+            Some(v) => v,
+            None => match self.fresh_head(name, &shape, init)
+            .map_err(to_candle)? {
+                Some(v) => v,
+                None => {
+                    let hint = if name.starts_with("classifier.") {
+                        " (a bare BERT checkpoint has no classifier head: fine-tune it, or ask for an untrained random head)"
+                    } else {
+                        ""
+                    };
+                    return Err(candle_core::Error::Msg(format!("tensor {name} is missing{hint}")));
+                }
+            },
+        };
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(candle_core::Error::Msg(format!(
+                "tensor {name} holds a non-finite value ({}) at index {i}: the file is corrupt",
+                values[i]
+            )));
+        }
+        Tensor::from_vec(values, shape, dev)?.to_dtype(dtype)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        for stored in Self::candidates(name) {
+            if let Some(entry) = self.entries.get(&stored) {
+                let shape = Shape::from(entry.shape.clone());
+                return self.get(shape, name, Init::Const(0.), dtype, dev);
+            }
+        }
+        Err(candle_core::Error::Msg(format!("tensor {name} is missing")))
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        Self::candidates(name).iter().any(|n| self.entries.contains_key(n) || self.entries.contains_key(&format!("{n}{Q_SUFFIX}")))
+    }
+}

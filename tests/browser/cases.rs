@@ -1,0 +1,176 @@
+//! Browser test cases, compiled to wasm and run in headless Chromium both on a page
+//! (`browser_page.rs`) and in a dedicated worker (`browser_worker.rs`), as the product runs. They use the
+//! tiny fixture BERT embedded with `include_bytes!` and its PyTorch goldens.
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use serde::Deserialize;
+use serde_json::Value;
+use tweetguard::bindings::JsClassifier;
+use tweetguard::{Classifier, HeadInit, LoadOptions, ModelBytes};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+const CONFIG: &[u8] = include_bytes!("../fixtures/tiny/config.json");
+const TOKENIZER: &[u8] = include_bytes!("../fixtures/tiny/tokenizer.json");
+const WEIGHTS_F32: &[u8] = include_bytes!("../fixtures/tiny/model.safetensors");
+const WEIGHTS_INT8: &[u8] = include_bytes!("../fixtures/tiny/model.int8.safetensors");
+const GOLDENS: &[u8] = include_bytes!("../fixtures/tiny_goldens.json");
+/// Same tolerances as the native parity tests (tests/parity.rs).
+const TOL: f32 = 1e-4;
+
+#[derive(Deserialize)]
+struct Golden {
+    text: String,
+    ids: Vec<u32>,
+    logits_f32: Vec<f32>,
+    logits_int8ref: Vec<f32>,
+}
+
+fn load(weights: &[u8]) -> Classifier {
+    let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights };
+    Classifier::load(bytes, LoadOptions { head: HeadInit::Require, ..Default::default() }).expect("tiny model loads")
+}
+
+async fn check_goldens(weights: &[u8], pick: fn(&Golden) -> &Vec<f32>) {
+    let goldens: Vec<Golden> = serde_json::from_slice(GOLDENS).unwrap();
+    let model = load(weights);
+    let texts: Vec<&str> = goldens.iter().map(|g| g.text.as_str()).collect();
+    let out = model.classify(&texts).await.unwrap();
+    let mut worst = 0f32;
+    for (g, r) in goldens.iter().zip(&out.results) {
+        assert_eq!(model.encoder().encode_batch(&[g.text.as_str()]).unwrap().row_ids(0), g.ids, "ids for {:?}", g.text);
+        for (a, b) in r.logits.iter().zip(pick(g)) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    assert!(worst <= TOL, "max |logit diff| {worst} > {TOL}");
+}
+
+#[wasm_bindgen_test]
+async fn f32_logits_match_pytorch() {
+    check_goldens(WEIGHTS_F32, |g| &g.logits_f32).await;
+}
+
+#[wasm_bindgen_test]
+async fn int8_logits_match_the_int8_reference() {
+    check_goldens(WEIGHTS_INT8, |g| &g.logits_int8ref).await;
+}
+
+fn files(weights: &[u8]) -> JsValue {
+    let files = Object::new();
+    for (key, bytes) in [("config", CONFIG), ("tokenizer", TOKENIZER), ("weights", weights)] {
+        Reflect::set(&files, &key.into(), &Uint8Array::from(bytes).into()).unwrap();
+    }
+    files.into()
+}
+
+fn options(backend: &str) -> JsValue {
+    let options = Object::new();
+    Reflect::set(&options, &"backend".into(), &backend.into()).unwrap();
+    options.into()
+}
+
+async fn js_load(files: JsValue, options: JsValue) -> Result<JsClassifier, JsValue> {
+    JsClassifier::load(files, options).await
+}
+
+/// The rejection is a JS `Error` whose message contains `needle`.
+fn assert_error(err: JsValue, needle: &str) {
+    let error = err.dyn_ref::<js_sys::Error>().expect("rejections are Error objects");
+    let message: String = error.message().into();
+    assert!(message.contains(needle), "message {message:?} lacks {needle:?}");
+}
+
+async fn js_classify(model: &JsClassifier, texts: JsValue) -> Result<Value, JsValue> {
+    let out = JsFuture::from(model.classify(texts)).await?;
+    Ok(serde_wasm_bindgen::from_value(out).unwrap())
+}
+
+fn strings(texts: &[&str]) -> JsValue {
+    texts.iter().map(|t| JsValue::from_str(t)).collect::<Array>().into()
+}
+
+#[wasm_bindgen_test]
+async fn js_api_classifies() {
+    let model = js_load(files(WEIGHTS_INT8), options("auto")).await.unwrap();
+    let info: Value = serde_wasm_bindgen::from_value(model.info().unwrap()).unwrap();
+    assert_eq!(info["labels"], serde_json::json!(["human", "bot"]));
+    assert_eq!(info["dtype"], "int8");
+    assert_eq!(info["maxLength"], 128);
+    let out = js_classify(&model, strings(&["hello world", "", &"long ".repeat(500)])).await.unwrap();
+    assert_eq!(out["backend"], "cpu");
+    assert!(out["fallbackReason"].is_string(), "auto must say why it did not use WebGPU");
+    assert!(out["timings"]["inferMs"].as_f64().unwrap() >= 0.0);
+    let results = out["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    for r in results {
+        let p = r["probabilities"].as_object().unwrap();
+        let sum: f64 = p.values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-5);
+        assert_eq!(r["score"], p[r["label"].as_str().unwrap()]);
+    }
+    assert_eq!(results[2]["truncated"], true);
+    assert_eq!(results[0]["truncated"], false);
+}
+
+#[wasm_bindgen_test]
+async fn js_strings_with_lone_surrogates_and_nul_are_classified() {
+    let model = js_load(files(WEIGHTS_INT8), JsValue::UNDEFINED).await.unwrap();
+    let texts = Array::new();
+    texts.push(&js_sys::JsString::from_char_code1(0xD800).into()); // a lone high surrogate
+    texts.push(&"\u{FFFD}".into());
+    texts.push(&"a\0b\0".into());
+    texts.push(&"ab".into());
+    let out = js_classify(&model, texts.into()).await.unwrap();
+    let results = out["results"].as_array().unwrap();
+    // A lone surrogate reaches Rust as U+FFFD (WTF-16 to UTF-8 replacement); NUL is dropped by the
+    // BERT normalizer.
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[2], results[3]);
+}
+
+#[wasm_bindgen_test]
+async fn js_errors_are_error_objects() {
+    assert_error(js_load(JsValue::from_str("nope"), JsValue::UNDEFINED).await.err().unwrap(), "expected an object");
+    let missing = Object::new();
+    Reflect::set(&missing, &"config".into(), &Uint8Array::from(CONFIG).into()).unwrap();
+    assert_error(js_load(missing.into(), JsValue::UNDEFINED).await.err().unwrap(), "files.tokenizer must be a Uint8Array");
+    assert_error(js_load(files(&WEIGHTS_INT8[..1000]), JsValue::UNDEFINED).await.err().unwrap(), "safetensors");
+    let mut flipped = WEIGHTS_INT8.to_vec();
+    flipped[20] ^= 0x40; // inside the JSON header
+    assert!(js_load(files(&flipped), JsValue::UNDEFINED).await.is_err());
+    assert_error(js_load(files(WEIGHTS_INT8), options("gpu")).await.err().unwrap(), "unknown backend");
+    assert_error(js_load(files(WEIGHTS_INT8), options("webgpu")).await.err().unwrap(), "WebGPU");
+    let model = js_load(files(WEIGHTS_INT8), JsValue::UNDEFINED).await.unwrap();
+    assert_error(js_classify(&model, JsValue::from_f64(3.0)).await.err().unwrap(), "array of strings");
+    let mixed: Array = [JsValue::from_str("ok"), JsValue::from_f64(1.0)].into_iter().collect();
+    assert_error(js_classify(&model, mixed.into()).await.err().unwrap(), "array of strings");
+    // The model stays usable after errors.
+    assert!(js_classify(&model, strings(&["still works"])).await.is_ok());
+}
+
+#[wasm_bindgen_test]
+async fn mismatched_config_and_tokenizer_are_rejected() {
+    let mut config: Value = serde_json::from_slice(CONFIG).unwrap();
+    config["intermediate_size"] = 64.into();
+    let bytes = serde_json::to_vec(&config).unwrap();
+    let err = Classifier::load(ModelBytes { config: &bytes, tokenizer: TOKENIZER, weights: WEIGHTS_INT8 }, LoadOptions::default());
+    assert!(err.err().unwrap().to_string().contains("do not belong together"));
+    let mut tokenizer: Value = serde_json::from_slice(TOKENIZER).unwrap();
+    let vocab = tokenizer["model"]["vocab"].as_object_mut().unwrap();
+    let n = vocab.len();
+    vocab.insert("beyond-the-table".into(), (n + 100).into());
+    let bytes = serde_json::to_vec(&tokenizer).unwrap();
+    let err = Classifier::load(ModelBytes { config: CONFIG, tokenizer: &bytes, weights: WEIGHTS_INT8 }, LoadOptions::default());
+    assert!(err.err().unwrap().to_string().contains("embedding table"));
+}
+
+#[wasm_bindgen_test]
+async fn huge_and_empty_texts() {
+    let model = load(WEIGHTS_INT8);
+    let huge = "tweet ".repeat(20_000);
+    let out = model.classify(&["", " \n ", huge.as_str()]).await.unwrap();
+    assert!(out.results[2].truncated);
+    assert_eq!(out.results[0].logits, out.results[1].logits);
+}
