@@ -149,6 +149,15 @@ fn tokenizer_larger_than_embedding_table_is_rejected() {
 }
 
 #[test]
+fn tokenizer_without_special_tokens_is_rejected() {
+    let (c, t, w) = tiny_bytes("tiny/model.int8.safetensors");
+    let mut tokenizer: serde_json::Value = serde_json::from_slice(&t).unwrap();
+    tokenizer["post_processor"] = serde_json::Value::Null;
+    let err = load_err(&c, &serde_json::to_vec(&tokenizer).unwrap(), &w);
+    assert!(err.contains("[CLS]"), "{err}");
+}
+
+#[test]
 fn unknown_weight_format_is_rejected() {
     let (c, t, _) = tiny_bytes("tiny/model.int8.safetensors");
     let metadata = std::collections::HashMap::from([("tweetguard_format".to_string(), "int4-v9".to_string())]);

@@ -88,6 +88,9 @@ fn truncation_is_flagged_and_padding_is_ours() {
     let batch = encoder.encode_batch(&["short", &"many words ".repeat(50)]).unwrap();
     assert_eq!(batch.seq_len, 16);
     assert_eq!(batch.truncated, [false, true]);
-    assert_eq!(batch.attention_mask[..16].iter().filter(|m| **m == 1).count(), 3, "[CLS] short [SEP] then padding");
+    let alone = encoder.encode_batch(&["short"]).unwrap();
+    assert_eq!(alone.row_ids(0), batch.row_ids(0), "padding does not change a row's tokens");
+    assert_eq!(batch.attention_mask[..16].iter().filter(|m| **m == 1).count(), alone.seq_len);
+    assert!(batch.input_ids[alone.seq_len..16].iter().all(|id| *id == 0), "padded with [PAD] = 0");
     assert_eq!(batch.row_ids(1).len(), 16);
 }
