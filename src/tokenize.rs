@@ -2,7 +2,8 @@
 //! length (flagged per text), padding done here to the longest text of each batch, and checks that the
 //! tokenizer fits the model's embedding table.
 
-use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+pub use tokenizers::Encoding;
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::error::{Error, Result};
 

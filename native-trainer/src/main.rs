@@ -1,9 +1,16 @@
-//! `native-trainer`: the command line of tweetguard. Today: `predict` (classify texts with a model folder).
-//! Training, evaluation, export, benchmarks and serving the page build on the same core crate.
+//! `native-trainer`: the command line of tweetguard: `train` (fine-tune, evaluate, calibrate, export the
+//! model folder), `eval` (metrics of a model folder on labelled data) and `predict` (classify texts), all
+//! on the core crate.
 
+mod data;
+mod eval;
+mod export;
 mod input;
+mod metrics;
 mod model_dir;
 mod predict;
+mod train;
+mod trainable;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +23,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Fine-tune a BERT checkpoint on bot/human tweets, evaluate, calibrate and export the model folder.
+    Train(Box<train::TrainArgs>),
+    /// Evaluate a model folder on a labelled file (accuracy, precision, recall, F1, MCC, per-class report).
+    Eval(eval::EvalArgs),
     /// Classify texts, writing one JSON line per text.
     Predict(predict::PredictArgs),
 }
@@ -23,6 +34,8 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Train(args) => train::run(*args),
+        Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
     };
     if let Err(err) = result {

@@ -16,16 +16,28 @@ pub struct ModelFiles {
     pub temperature: Option<f32>,
 }
 
-/// Weight files in order of preference.
-const WEIGHT_FILES: [&str; 2] = ["model.int8.safetensors", "model.safetensors"];
+/// Weight files in order of preference for inference (the int8 file the browser runs first) and for
+/// training (full precision first).
+const FOR_INFERENCE: [&str; 2] = ["model.int8.safetensors", "model.safetensors"];
+const FOR_TRAINING: [&str; 2] = ["model.safetensors", "model.int8.safetensors"];
 
 impl ModelFiles {
-    /// Reads `dir` (or `dir/model` when that is where the model lives).
+    /// Reads `dir` (or `dir/model` when that is where the model lives), int8 weights first.
     pub fn read(dir: &Path) -> Result<Self> {
+        Self::read_with(dir, FOR_INFERENCE)
+    }
+
+    /// Reads a checkpoint to fine-tune, full-precision weights first (`dir/hf` of an export included).
+    pub fn read_for_training(dir: &Path) -> Result<Self> {
+        let hf = dir.join("hf");
+        Self::read_with(if hf.join("model.safetensors").is_file() { &hf } else { dir }, FOR_TRAINING)
+    }
+
+    fn read_with(dir: &Path, preference: [&'static str; 2]) -> Result<Self> {
         let dir = if dir.join("model").join("config.json").is_file() { dir.join("model") } else { dir.to_path_buf() };
         let read = |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()));
-        let Some(weights_name) = WEIGHT_FILES.into_iter().find(|f| dir.join(f).is_file()) else {
-            bail!("{} has no {} or {}", dir.display(), WEIGHT_FILES[0], WEIGHT_FILES[1]);
+        let Some(weights_name) = preference.into_iter().find(|f| dir.join(f).is_file()) else {
+            bail!("{} has no {} or {}", dir.display(), preference[0], preference[1]);
         };
         let temperature = match std::fs::read(dir.join("manifest.json")) {
             Ok(bytes) => {

@@ -1,0 +1,156 @@
+//! Labelled examples for training and evaluation: the TweepFake CSV (`screen_name;text;account.type;
+//! class_type`, header row, label `account.type`: `bot` = 1, `human` = 0) and GLUE/CoLA-style TSV
+//! (`index<TAB>label<TAB>mark<TAB>text`, no header). Malformed rows are errors with file and line, unless
+//! the caller skips them, and then they are counted.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+/// One labelled text; `label` is the class index (`human` = 0, `bot` = 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub text: String,
+    pub label: u32,
+}
+
+/// A labelled data file and what was skipped while reading it.
+#[derive(Debug)]
+pub struct Dataset {
+    pub path: PathBuf,
+    pub examples: Vec<Example>,
+    /// `file:line: reason` of each skipped row.
+    pub skipped: Vec<String>,
+}
+
+/// The label names, by index.
+pub const LABELS: [&str; 2] = ["human", "bot"];
+
+/// The TweepFake folder: `TWEEPFAKE_DIR`, else `../shared/data/tweepfake`.
+pub fn tweepfake_dir() -> PathBuf {
+    std::env::var_os("TWEEPFAKE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data/tweepfake"))
+}
+
+fn label_index(name: &str) -> Option<u32> {
+    match name.trim() {
+        "human" | "0" => Some(0),
+        "bot" | "1" => Some(1),
+        _ => None,
+    }
+}
+
+impl Dataset {
+    /// Reads a `.csv` (TweepFake) or `.tsv` (CoLA-style) file; `limit` keeps the first rows only.
+    pub fn read(path: &Path, skip_bad_rows: bool, limit: Option<usize>) -> Result<Self> {
+        let source = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let origin = path.display().to_string();
+        let tsv = path.extension().is_some_and(|e| e == "tsv");
+        let rows = if tsv { parse_tsv(&source, &origin) } else { parse_tweepfake(&source, &origin)? };
+        let mut dataset = Dataset { path: path.to_path_buf(), examples: Vec::new(), skipped: Vec::new() };
+        for row in rows {
+            match row {
+                Ok(example) => dataset.examples.push(example),
+                Err(message) if skip_bad_rows => dataset.skipped.push(message),
+                Err(message) => bail!("{message} (pass --skip-bad-rows to skip such rows)"),
+            }
+            if limit.is_some_and(|l| dataset.examples.len() >= l) {
+                break;
+            }
+        }
+        if dataset.examples.is_empty() {
+            bail!("{origin} has no usable rows");
+        }
+        Ok(dataset)
+    }
+
+    /// Examples in a seeded random order.
+    pub fn shuffled(&self, seed: u64) -> Vec<&Example> {
+        let mut order: Vec<&Example> = self.examples.iter().collect();
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        order
+    }
+}
+
+type Row = std::result::Result<Example, String>;
+
+fn parse_tweepfake(source: &str, origin: &str) -> Result<Vec<Row>> {
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').flexible(true).from_reader(source.as_bytes());
+    let headers = reader.headers().with_context(|| format!("{origin}: reading the header"))?.clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(text_col), Some(label_col)) = (column("text"), column("account.type")) else {
+        bail!("{origin}:1: expected a header with `text` and `account.type` columns, found {:?}", headers);
+    };
+    Ok(reader
+        .records()
+        .map(|record| {
+            let record = record.map_err(|e| {
+                format!("{origin}:{}: unreadable row: {e}", e.position().map_or(0, |p| p.line()))
+            })?;
+            let line = record.position().map_or(0, |p| p.line());
+            if record.len() != headers.len() {
+                return Err(format!("{origin}:{line}: expected {} fields, found {}", headers.len(), record.len()));
+            }
+            let label = record.get(label_col).unwrap_or_default();
+            let label = label_index(label).ok_or_else(|| format!("{origin}:{line}: unknown label {label:?} (bot or human)"))?;
+            Ok(Example { text: record.get(text_col).unwrap_or_default().to_string(), label })
+        })
+        .collect())
+}
+
+fn parse_tsv(source: &str, origin: &str) -> Vec<Row> {
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            if fields.len() != 4 {
+                return Err(format!("{origin}:{}: expected 4 tab-separated fields, found {}", i + 1, fields.len()));
+            }
+            let label = label_index(fields[1]).ok_or_else(|| format!("{origin}:{}: unknown label {:?}", i + 1, fields[1]))?;
+            Ok(Example { text: fields[3].to_string(), label })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, content: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("tg-data-{}-{name}", std::process::id()));
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    #[test]
+    fn reads_tweepfake_and_reports_bad_rows_with_line_numbers() {
+        let path = write("a.csv", "screen_name;text;account.type;class_type\na;hi;bot;others\nb;x;robot;others\nc;\"q;uoted\";human;human\nd;short\n");
+        let err = Dataset::read(&path, false, None).unwrap_err().to_string();
+        assert!(err.contains("a.csv:3") && err.contains("robot"), "{err}");
+        let data = Dataset::read(&path, true, None).unwrap();
+        assert_eq!(data.examples, [Example { text: "hi".into(), label: 1 }, Example { text: "q;uoted".into(), label: 0 }]);
+        assert_eq!(data.skipped.len(), 2);
+        assert!(data.skipped[1].contains("a.csv:5"), "{:?}", data.skipped);
+    }
+
+    #[test]
+    fn reads_cola_tsv() {
+        let path = write("b.tsv", "gj04\t1\t\tThe sailors rode the breeze.\ngj04\t0\t*\tThe more.\n\nbad line\n");
+        let err = Dataset::read(&path, false, None).unwrap_err().to_string();
+        assert!(err.contains("b.tsv:4"), "{err}");
+        let data = Dataset::read(&path, true, Some(1)).unwrap();
+        assert_eq!(data.examples.len(), 1);
+        assert_eq!(data.examples[0].label, 1);
+    }
+
+    #[test]
+    fn shuffling_is_deterministic() {
+        let path = write("c.tsv", &(0..50).map(|i| format!("x\t{}\t\tt{i}\n", i % 2)).collect::<String>());
+        let data = Dataset::read(&path, false, None).unwrap();
+        assert_eq!(data.shuffled(3), data.shuffled(3));
+        assert_ne!(data.shuffled(3), data.shuffled(4));
+    }
+}

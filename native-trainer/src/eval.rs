@@ -1,0 +1,71 @@
+//! `eval`: evaluate a model folder on a labelled file through the core crate (the int8 path the browser
+//! runs, when the folder has int8 weights), printing run_glue-style metrics and a classification report,
+//! and writing `eval_results.txt` and `predictions.txt` when asked.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use tweetguard::{BackendChoice, Classifier, LoadOptions};
+
+use crate::data::{Dataset, LABELS};
+use crate::export::{write_atomic, Evaluation};
+use crate::model_dir::ModelFiles;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Model folder (exported OUT/, OUT/model/, or an HF classification checkpoint).
+    #[arg(long)]
+    model: PathBuf,
+    /// Labelled file (.csv TweepFake, .tsv CoLA-style); default `$TWEEPFAKE_DIR/validation.csv`.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Write eval_results.txt and predictions.txt here.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// Inference backend: auto, webgpu or cpu.
+    #[arg(long, default_value = "auto")]
+    backend: BackendChoice,
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long)]
+    skip_bad_rows: bool,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let files = ModelFiles::read(&args.model)?;
+    let options = LoadOptions { backend: args.backend, temperature: files.temperature, batch_size: args.batch_size, ..Default::default() };
+    let classifier = Classifier::load(files.bytes(), options).with_context(|| format!("loading {}", files.dir.display()))?;
+    let path = args.data.unwrap_or_else(|| crate::data::tweepfake_dir().join("validation.csv"));
+    let data = Dataset::read(&path, args.skip_bad_rows, args.limit)?;
+    if !data.skipped.is_empty() {
+        eprintln!("skipped {} malformed rows (first: {})", data.skipped.len(), data.skipped[0]);
+    }
+    let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
+    let output = pollster::block_on(classifier.classify(&texts))?;
+    let logits: Vec<Vec<f32>> = output.results.iter().map(|r| r.logits.clone()).collect();
+    let gold: Vec<u32> = data.examples.iter().map(|e| e.label).collect();
+    let eval = Evaluation::from_logits(&logits, &gold);
+    let m = &eval.metrics;
+    let mut report = String::new();
+    let weights = files.weights_name;
+    for (key, value) in [("accuracy", m.accuracy), ("precision", m.precision), ("recall", m.recall), ("f1", m.f1), ("mcc", m.mcc)] {
+        let _ = writeln!(report, "eval_{key} = {value:.6}");
+    }
+    let _ = writeln!(report, "\n{} rows of {}, {weights} on {}:\n{}", gold.len(), path.display(), output.backend.as_str(), m.report(&LABELS));
+    print!("{report}");
+    eprintln!(
+        "{:.1} texts/s (tokenize {:.0} ms, infer {:.0} ms)",
+        gold.len() as f64 / ((output.timings.tokenize_ms + output.timings.infer_ms) / 1e3),
+        output.timings.tokenize_ms,
+        output.timings.infer_ms
+    );
+    if let Some(dir) = args.output_dir {
+        write_atomic(&dir.join("eval_results.txt"), report.as_bytes())?;
+        let predictions: String = eval.predictions.iter().map(|&p| format!("{}\n", LABELS[p as usize])).collect();
+        write_atomic(&dir.join("predictions.txt"), predictions.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Writes the model folder of docs/contracts.md section 2: `model/` (int8 weights, config, tokenizer,
+//! `manifest.json` with sizes and SHA-256, `MODEL_CARD.md`), `hf/` (f32, loads in HF transformers as
+//! `BertForSequenceClassification`), `eval_results.txt` and `predictions.txt`. Calibrates a temperature on
+//! the validation logits, and evaluates the int8 model through the core crate, the code the browser runs.
+//! Every file is written atomically (temporary file, then rename).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use tweetguard::weights::quant;
+use tweetguard::{BertConfig, Classifier, LoadOptions, ModelBytes};
+
+use crate::data::{Example, LABELS};
+use crate::metrics::{self, Metrics};
+
+/// Metrics and argmax predictions of one set of logits.
+pub struct Evaluation {
+    pub metrics: Metrics,
+    pub predictions: Vec<u32>,
+}
+
+impl Evaluation {
+    pub fn from_logits(logits: &[Vec<f32>], gold: &[u32]) -> Self {
+        let predictions: Vec<u32> = logits.iter().map(|l| u32::from(l[1] > l[0])).collect();
+        Self { metrics: Metrics::compute(&predictions, gold), predictions }
+    }
+}
+
+/// Refuses to overwrite a non-empty folder unless asked to.
+pub fn prepare_output_dir(dir: &Path, overwrite: bool) -> Result<()> {
+    let non_empty = dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(false);
+    if non_empty && !overwrite {
+        bail!("{} exists and is not empty (pass --overwrite-output-dir to replace it)", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a killed run leaves no half file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// Everything needed to write a model folder.
+pub struct Export {
+    pub config: BertConfig,
+    pub tokenizer: Vec<u8>,
+    /// f32 safetensors with HF names.
+    pub hf_weights: Vec<u8>,
+    pub max_length: usize,
+    /// f32 logits of the validation rows, for metrics and calibration.
+    pub validation_logits: Vec<Vec<f32>>,
+    pub validation: Vec<Example>,
+    /// (step, loss) of training, empty for a plain export.
+    pub loss_curve: Vec<(usize, f64)>,
+    pub training_args: serde_json::Value,
+    pub source: String,
+}
+
+/// What was written, for the summary line.
+pub struct Outcome {
+    pub f32: Metrics,
+    pub int8: Metrics,
+    pub temperature: f64,
+    pub ece_before: f64,
+    pub ece_after: f64,
+}
+
+impl Outcome {
+    pub fn summary(&self) -> String {
+        format!(
+            "validation: f32 accuracy {:.4} F1 {:.4} MCC {:.4}; int8 accuracy {:.4} F1 {:.4} MCC {:.4}; \
+             temperature {:.3} (ECE {:.4} -> {:.4})",
+            self.f32.accuracy, self.f32.f1, self.f32.mcc, self.int8.accuracy, self.int8.f1, self.int8.mcc,
+            self.temperature, self.ece_before, self.ece_after
+        )
+    }
+}
+
+fn metrics_json(m: &Metrics) -> serde_json::Value {
+    serde_json::json!({"accuracy": m.accuracy, "precision": m.precision, "recall": m.recall, "f1": m.f1, "mcc": m.mcc})
+}
+
+impl Export {
+    pub fn write(self, out: &Path) -> Result<Outcome> {
+        let gold: Vec<u32> = self.validation.iter().map(|e| e.label).collect();
+        let temperature = metrics::fit_temperature(&self.validation_logits, &gold);
+        let (ece_before, ece_after) = (metrics::ece(&self.validation_logits, &gold, 1.0), metrics::ece(&self.validation_logits, &gold, temperature));
+        let f32_eval = Evaluation::from_logits(&self.validation_logits, &gold);
+
+        let config_json = self.config.to_json().into_bytes();
+        let int8 = quant::quantize_safetensors(&self.hf_weights)?;
+        let classifier = Classifier::load(
+            ModelBytes { config: &config_json, tokenizer: &self.tokenizer, weights: &int8 },
+            LoadOptions { max_length: Some(self.max_length), backend: tweetguard::BackendChoice::Cpu, ..Default::default() },
+        )
+        .context("loading the exported int8 model through the core crate")?;
+        let texts: Vec<&str> = self.validation.iter().map(|e| e.text.as_str()).collect();
+        let int8_logits: Vec<Vec<f32>> =
+            pollster::block_on(classifier.classify(&texts))?.results.into_iter().map(|r| r.logits).collect();
+        let int8_eval = Evaluation::from_logits(&int8_logits, &gold);
+
+        let hf = out.join("hf");
+        write_atomic(&hf.join("config.json"), &config_json)?;
+        write_atomic(&hf.join("tokenizer.json"), &self.tokenizer)?;
+        write_atomic(&hf.join("model.safetensors"), &self.hf_weights)?;
+
+        let model = out.join("model");
+        let card = self.model_card(&f32_eval.metrics, &int8_eval.metrics, temperature, ece_before, ece_after);
+        let files: [(&str, &[u8]); 4] = [
+            ("config.json", &config_json),
+            ("tokenizer.json", &self.tokenizer),
+            ("model.int8.safetensors", &int8),
+            ("MODEL_CARD.md", card.as_bytes()),
+        ];
+        let mut listed = Vec::new();
+        for (name, bytes) in files {
+            write_atomic(&model.join(name), bytes)?;
+            listed.push(serde_json::json!({"path": name, "bytes": bytes.len(), "sha256": hex::encode(Sha256::digest(bytes))}));
+        }
+        let manifest = serde_json::json!({
+            "format_version": 1,
+            "labels": LABELS,
+            "max_length": self.max_length,
+            "dtype": "int8",
+            "weight_format": quant::FORMAT_INT8,
+            "files": listed,
+            "metrics": {"validation": {"f32": metrics_json(&f32_eval.metrics), "int8": metrics_json(&int8_eval.metrics), "rows": gold.len()}},
+            "calibration": {"temperature": temperature, "ece_before": ece_before, "ece_after": ece_after},
+            "training_args": self.training_args,
+            "source": self.source,
+        });
+        write_atomic(&model.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+
+        let mut results = String::new();
+        for (name, m) in [("f32", &f32_eval.metrics), ("int8", &int8_eval.metrics)] {
+            for (key, value) in [("accuracy", m.accuracy), ("precision", m.precision), ("recall", m.recall), ("f1", m.f1), ("mcc", m.mcc)] {
+                let _ = writeln!(results, "eval_{name}_{key} = {value:.6}");
+            }
+        }
+        let _ = writeln!(results, "temperature = {temperature:.6}\nece_before = {ece_before:.6}\nece_after = {ece_after:.6}");
+        let _ = writeln!(results, "\nf32 classification report:\n{}", f32_eval.metrics.report(&LABELS));
+        let _ = writeln!(results, "int8 classification report:\n{}", int8_eval.metrics.report(&LABELS));
+        write_atomic(&out.join("eval_results.txt"), results.as_bytes())?;
+        let predictions: String = f32_eval.predictions.iter().map(|&p| format!("{}\n", LABELS[p as usize])).collect();
+        write_atomic(&out.join("predictions.txt"), predictions.as_bytes())?;
+        if !self.loss_curve.is_empty() {
+            let curve: String = self.loss_curve.iter().map(|(s, l)| format!("{s}\t{l:.6}\n")).collect();
+            write_atomic(&out.join("training_loss.tsv"), format!("step\tloss\n{curve}").as_bytes())?;
+        }
+        Ok(Outcome { f32: f32_eval.metrics, int8: int8_eval.metrics, temperature, ece_before, ece_after })
+    }
+
+    fn model_card(&self, f32: &Metrics, int8: &Metrics, temperature: f64, ece_before: f64, ece_after: f64) -> String {
+        format!(
+            "# tweetguard bot-or-human classifier\n\n\
+             Fine-tuned from `{source}` ({layers} layers, hidden {hidden}) to tell bot-written tweets from human ones.\n\n\
+             ## Data\nTweepFake (Fagni et al., 2021): tweets from 17 human accounts and 23 bot accounts, 2019-2020. \
+             Validation rows used here: {rows}.\n\n\
+             ## Metrics (validation)\n| weights | accuracy | precision | recall | F1 | MCC |\n|---|---|---|---|---|---|\n\
+             | f32 | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n| int8 (what the browser runs) | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n\n\
+             int8 loss: {:+.2} accuracy points against f32.\n\n\
+             ## Calibration\nScores are softmax probabilities at temperature {temperature:.3}, fitted on the validation split \
+             (expected calibration error {ece_before:.4} before, {ece_after:.4} after).\n\n\
+             ## Intended use and limits\n- English tweets, judged one at a time; a single tweet is weak evidence about an account.\n\
+             - Trained against 2019-2020 generators (Markov chains, RNNs, GPT-2, templates). It is **not** a detector of modern \
+             LLM-written text, and it will be wrong on styles it never saw.\n\
+             - Do not use it alone to accuse, suspend or moderate people.\n",
+            f32.accuracy, f32.precision, f32.recall, f32.f1, f32.mcc,
+            int8.accuracy, int8.precision, int8.recall, int8.f1, int8.mcc,
+            (int8.accuracy - f32.accuracy) * 100.0,
+            source = self.source,
+            layers = self.config.num_hidden_layers,
+            hidden = self.config.hidden_size,
+            rows = self.validation.len(),
+        )
+    }
+}

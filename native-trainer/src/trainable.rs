@@ -1,0 +1,79 @@
+//! The core crate's BERT as a trainable model: its parameters live in a candle `VarMap`, initialised from
+//! a Hugging Face checkpoint (a missing classifier head gets HF's initialisation from the seed).
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{Init, VarBuilder, VarMap};
+use tweetguard::model::{BertClassifier, Mode};
+use tweetguard::tokenize::EncodedBatch;
+use tweetguard::weights::{HeadInit, WeightStore};
+use tweetguard::BertConfig;
+
+/// A BERT classifier whose parameters are trainable variables.
+pub struct Trainable {
+    pub varmap: VarMap,
+    pub model: BertClassifier,
+    pub config: BertConfig,
+    pub device: Device,
+}
+
+impl Trainable {
+    /// Builds the model with fresh variables, then copies every tensor the checkpoint has into them.
+    pub fn from_checkpoint(config: BertConfig, weights: Vec<u8>, seed: u64, device: Device) -> Result<Self> {
+        let num_labels = config.labels()?.len();
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let model = BertClassifier::load(vb, &config, num_labels).context("building the model")?;
+        let store = WeightStore::from_bytes(weights, HeadInit::RandomIfMissing { seed })?;
+        for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
+            let init = if name.starts_with("classifier.") && name.ends_with(".weight") {
+                Init::Randn { mean: 0.0, stdev: config.initializer_range }
+            } else {
+                Init::Const(0.0)
+            };
+            let value = store.get(var.shape().clone(), name, init, DType::F32, &device).with_context(|| format!("loading {name}"))?;
+            var.set(&value)?;
+        }
+        Ok(Self { varmap, model, config, device })
+    }
+
+    /// Every trainable variable with its canonical name, sorted by name.
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        let mut vars: Vec<_> = self.varmap.data().lock().expect("varmap lock").iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
+    /// Input tensors of a padded batch on the model's device.
+    pub fn inputs(&self, batch: &EncodedBatch) -> Result<[Tensor; 3]> {
+        let shape = (batch.batch_size, batch.seq_len);
+        Ok([
+            Tensor::from_slice(&batch.input_ids, shape, &self.device)?,
+            Tensor::from_slice(&batch.type_ids, shape, &self.device)?,
+            Tensor::from_slice(&batch.attention_mask, shape, &self.device)?,
+        ])
+    }
+
+    /// Logits `[batch, labels]`.
+    pub fn forward(&self, batch: &EncodedBatch, mode: Mode) -> Result<Tensor> {
+        let [ids, types, mask] = self.inputs(batch)?;
+        Ok(self.model.forward(&ids, &types, &mask, mode)?)
+    }
+
+    /// The weights as an f32 safetensors file with HF `BertForSequenceClassification` names.
+    pub fn hf_safetensors(&self) -> Result<Vec<u8>> {
+        let tensors: HashMap<String, Tensor> = self
+            .named_vars()
+            .into_iter()
+            .map(|(name, var)| {
+                let hf = if name.starts_with("classifier.") { name } else { format!("bert.{name}") };
+                Ok((hf, var.as_tensor().to_device(&Device::Cpu)?.to_dtype(DType::F32)?))
+            })
+            .collect::<Result<_>>()?;
+        let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+        Ok(safetensors::serialize(&tensors, Some(metadata))?)
+    }
+}

@@ -1,0 +1,112 @@
+//! End-to-end smoke test of the CPU training path (run in CI): fine-tune the tiny fixture BERT with a
+//! fresh head on a few hundred TweepFake rows, check that the loss falls and every report file is written,
+//! that the manifest describes the files, and that the exported folder loads and predicts through the
+//! core crate (int8, as the browser runs it) and as an HF f32 checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tweepfake() -> Option<PathBuf> {
+    let dir = std::env::var_os("TWEEPFAKE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/data/tweepfake"));
+    dir.join("train.csv").is_file().then_some(dir)
+}
+
+/// The tiny fixture without its classifier head: a "pretrained" checkpoint to fine-tune.
+fn bare_tiny(dir: &Path) {
+    let fixture = workspace().join("tests/fixtures/tiny");
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(fixture.join(f), dir.join(f)).unwrap();
+    }
+    let bytes = std::fs::read(fixture.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let kept: Vec<_> = st.tensors().into_iter().filter(|(n, _)| !n.starts_with("classifier.")).collect();
+    std::fs::write(dir.join("model.safetensors"), safetensors::serialize(kept, None).unwrap()).unwrap();
+}
+
+fn trainer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_native-trainer"))
+}
+
+#[test]
+fn trains_evaluates_and_exports_on_cpu() {
+    let Some(data) = tweepfake() else {
+        assert!(std::env::var("CI").is_err(), "CI=true but ../shared/data/tweepfake is missing");
+        eprintln!("SKIPPED: ../shared/data/tweepfake is missing");
+        return;
+    };
+    let tmp = std::env::temp_dir().join(format!("tweetguard-smoke-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (base, out) = (tmp.join("base"), tmp.join("out"));
+    bare_tiny(&base);
+    let status = trainer()
+        .args(["train", "--device", "cpu", "--limit", "384", "--eval-limit", "256", "--num-train-epochs", "2"])
+        .args(["--learning-rate", "2e-3", "--train-batch-size", "16", "--seed", "1"])
+        .arg("--model")
+        .arg(&base)
+        .arg("--output-dir")
+        .arg(&out)
+        .env("TWEEPFAKE_DIR", &data)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    for f in ["eval_results.txt", "predictions.txt", "training_loss.tsv", "hf/model.safetensors", "hf/config.json", "hf/tokenizer.json", "model/manifest.json", "model/MODEL_CARD.md"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(std::fs::read_to_string(out.join("predictions.txt")).unwrap().lines().count(), 256);
+    let losses: Vec<f64> = std::fs::read_to_string(out.join("training_loss.tsv")).unwrap().lines().skip(1).map(|l| l.split('\t').nth(1).unwrap().parse().unwrap()).collect();
+    let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
+    let (first, last) = (mean(&losses[..6]), mean(&losses[losses.len() - 6..]));
+    assert!(last < first - 0.05, "loss did not fall: first steps {first:.4}, last steps {last:.4}");
+
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("model/manifest.json")).unwrap()).unwrap();
+    for file in manifest["files"].as_array().unwrap() {
+        let bytes = std::fs::read(out.join("model").join(file["path"].as_str().unwrap())).unwrap();
+        assert_eq!(bytes.len() as u64, file["bytes"].as_u64().unwrap());
+        use sha2::Digest;
+        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), file["sha256"].as_str().unwrap());
+    }
+    let t = manifest["calibration"]["temperature"].as_f64().unwrap();
+    assert!(t > 0.05 && t < 20.0);
+    let acc = manifest["metrics"]["validation"]["int8"]["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.6, "int8 validation accuracy {acc}");
+
+    // The exported folder predicts through the core crate, int8 from OUT/, f32 from OUT/hf.
+    for model in [out.clone(), out.join("hf")] {
+        let output = trainer().args(["predict", "--input", "-"]).arg("--model").arg(&model).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        output.stdin.as_ref().unwrap().write_all(b"hello world\nwish i can i would be seeing other\n").unwrap();
+        let result = output.wait_with_output().unwrap();
+        assert!(result.status.success());
+        let lines: Vec<serde_json::Value> = String::from_utf8(result.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines.iter().all(|l| l["label"] == "bot" || l["label"] == "human"));
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn refuses_to_overwrite_and_reports_bad_rows() {
+    let tmp = std::env::temp_dir().join(format!("tweetguard-smoke-bad-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(tmp.join("out")).unwrap();
+    std::fs::write(tmp.join("out/keep.txt"), "precious").unwrap();
+    std::fs::write(tmp.join("bad.tsv"), "a\t1\t\tfine\nb\tmaybe\t\ttext\n").unwrap();
+    let run = |extra: &[&str]| {
+        let out = trainer().args(["train", "--device", "cpu", "--model"]).arg(workspace().join("tests/fixtures/tiny"))
+            .arg("--train-file").arg(tmp.join("bad.tsv")).arg("--validation-file").arg(tmp.join("bad.tsv"))
+            .arg("--output-dir").arg(tmp.join("out")).args(extra).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (ok, err) = run(&[]);
+    assert!(!ok && err.contains("not empty"), "{err}");
+    let (ok, err) = run(&["--overwrite-output-dir"]);
+    assert!(!ok && err.contains("bad.tsv:2") && err.contains("--skip-bad-rows"), "{err}");
+    assert_eq!(std::fs::read_to_string(tmp.join("out/keep.txt")).unwrap(), "precious");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
