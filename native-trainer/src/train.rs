@@ -122,19 +122,40 @@ fn clip_grad_norm(grads: &mut candle_core::backprop::GradStore, vars: &[Var], ma
     Ok(norm)
 }
 
+/// Batches of row indices with little padding: the shuffled rows are cut into pools of 50 batches, each
+/// pool is sorted by length and cut into batches, and the batches are shuffled (seeded).
+pub fn bucketed_batches(encodings: &[tweetguard::tokenize::Encoding], batch_size: usize, seed: u64) -> Vec<Vec<usize>> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let indices: Vec<usize> = (0..encodings.len()).collect();
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for pool in indices.chunks(batch_size * 50) {
+        let mut pool = pool.to_vec();
+        pool.sort_by_key(|&i| encodings[i].get_ids().len());
+        batches.extend(pool.chunks(batch_size).map(<[usize]>::to_vec));
+    }
+    batches.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed));
+    batches
+}
+
 /// Token ids of every example, computed once.
 pub fn encode_all(encoder: &TextEncoder, examples: &[&Example]) -> Result<Vec<tweetguard::tokenize::Encoding>> {
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     Ok(encoder.encode(&texts)?)
 }
 
-/// f32 logits of `examples` with the model in inference mode.
+/// f32 logits of `examples` with the model in inference mode (batched by length, returned in order).
 pub fn predict_logits(model: &Trainable, encoder: &TextEncoder, examples: &[&Example], batch_size: usize) -> Result<Vec<Vec<f32>>> {
     let encodings = encode_all(encoder, examples)?;
-    let mut logits = Vec::with_capacity(examples.len());
-    for chunk in encodings.chunks(batch_size) {
-        let batch = encoder.pad(&chunk.iter().collect::<Vec<_>>());
-        logits.extend(model.forward(&batch, Mode::Infer)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?);
+    let mut order: Vec<usize> = (0..encodings.len()).collect();
+    order.sort_by_key(|&i| encodings[i].get_ids().len());
+    let mut logits = vec![Vec::new(); examples.len()];
+    for chunk in order.chunks(batch_size) {
+        let batch = encoder.pad(&chunk.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
+        let rows = model.forward(&batch, Mode::Infer)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
+        for (&i, row) in chunk.iter().zip(rows) {
+            logits[i] = row;
+        }
     }
     Ok(logits)
 }
@@ -181,19 +202,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
     while step < total_steps {
         let order = train.shuffled(args.seed.wrapping_add(epoch as u64));
         let encodings = encode_all(&encoder, &order)?;
-        let bar = ProgressBar::new(steps_per_epoch.min(total_steps - step) as u64);
+        let batches = bucketed_batches(&encodings, args.train_batch_size, args.seed.wrapping_add(epoch as u64));
+        let bar = ProgressBar::new(batches.len().min(total_steps - step) as u64);
         bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}").expect("template"));
         bar.set_prefix(format!("{}", epoch + 1));
         let epoch_start = Instant::now();
         let (mut loss_sum, mut seen) = (0f64, 0usize);
-        for (chunk, examples) in encodings.chunks(args.train_batch_size).zip(order.chunks(args.train_batch_size)) {
+        for rows in &batches {
             if step >= total_steps {
                 break;
             }
             let lr = lr_at(step, total_steps, warmup, args.learning_rate);
             optimizers.iter_mut().for_each(|o| o.set_learning_rate(lr));
-            let batch = encoder.pad(&chunk.iter().collect::<Vec<_>>());
-            let labels = Tensor::new(examples.iter().map(|e| e.label).collect::<Vec<u32>>(), &model.device)?;
+            let batch = encoder.pad(&rows.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
+            let labels = Tensor::new(rows.iter().map(|&i| order[i].label).collect::<Vec<u32>>(), &model.device)?;
             let logits = model.forward(&batch, Mode::Train)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &labels)?;
             let loss_value = loss.to_scalar::<f32>()? as f64;
@@ -205,8 +227,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             for opt in &mut optimizers {
                 opt.step(&grads)?;
             }
-            loss_sum += loss_value * examples.len() as f64;
-            seen += examples.len();
+            loss_sum += loss_value * rows.len() as f64;
+            seen += rows.len();
             step += 1;
             curve.push((step, loss_value));
             let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
