@@ -116,9 +116,10 @@ impl JsClassifier {
     /// the files are corrupt or do not belong together.
     pub async fn load(
         #[wasm_bindgen(unchecked_param_type = "ModelFiles")] files: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions")] options: Option<JsValue>,
     ) -> Result<JsClassifier, JsValue> {
         console_error_panic_hook::set_once();
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let config = bytes_field(&files, "config")?;
         let tokenizer = bytes_field(&files, "tokenizer")?;
         let weights = bytes_field(&files, "weights")?;

@@ -72,7 +72,7 @@ fn options(backend: &str) -> JsValue {
 }
 
 async fn js_load(files: JsValue, options: JsValue) -> Result<JsClassifier, JsValue> {
-    JsClassifier::load(files, options).await
+    JsClassifier::load(files, (!options.is_undefined()).then_some(options)).await
 }
 
 /// The rejection is a JS `Error` whose message contains `needle`.
