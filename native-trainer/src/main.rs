@@ -1,10 +1,11 @@
 //! `native-trainer`: the command line of tweetguard: `train` (fine-tune, evaluate, calibrate, export the
-//! model folder), `eval` (metrics of a model folder on labelled data) and `predict` (classify texts), all
-//! on the core crate.
+//! model folder), `export` (an HF checkpoint to the browser's model folder), `eval` (metrics of a model folder
+//! on labelled data) and `predict` (classify texts), all on the core crate.
 
 mod data;
 mod eval;
 mod export;
+mod export_cmd;
 mod input;
 mod metrics;
 mod model_dir;
@@ -27,6 +28,8 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Evaluate a model folder on a labelled file (accuracy, precision, recall, F1, MCC, per-class report).
     Eval(eval::EvalArgs),
+    /// Export a fine-tuned HF classification checkpoint as the model folder the browser loads.
+    Export(Box<export_cmd::ExportArgs>),
     /// Classify texts, writing one JSON line per text.
     Predict(predict::PredictArgs),
 }
@@ -36,6 +39,7 @@ fn main() {
     let result = match cli.command {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
+        Command::Export(args) => export_cmd::run(*args),
         Command::Predict(args) => predict::run(args),
     };
     if let Err(err) = result {

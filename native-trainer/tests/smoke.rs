@@ -87,6 +87,19 @@ fn trains_evaluates_and_exports_on_cpu() {
         assert_eq!(lines.len(), 2);
         assert!(lines.iter().all(|l| l["label"] == "bot" || l["label"] == "human"));
     }
+
+    // `export` of the HF folder reproduces the int8 model and its metrics on the same rows.
+    let again = tmp.join("exported");
+    let status = trainer().args(["export", "--eval-limit", "256", "--model"]).arg(out.join("hf")).arg("--output-dir").arg(&again).env("TWEEPFAKE_DIR", &data).status().unwrap();
+    assert!(status.success());
+    let manifest2: serde_json::Value = serde_json::from_slice(&std::fs::read(again.join("model/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest2["metrics"]["validation"], manifest["metrics"]["validation"]);
+    let (a, b) = (std::fs::read(again.join("model/model.int8.safetensors")).unwrap(), std::fs::read(out.join("model/model.int8.safetensors")).unwrap());
+    let (a, b) = (safetensors::SafeTensors::deserialize(&a).unwrap(), safetensors::SafeTensors::deserialize(&b).unwrap());
+    assert_eq!(a.len(), b.len());
+    for (name, view) in a.tensors() {
+        assert!(view.data() == b.tensor(&name).unwrap().data(), "{name} differs between train's export and export");
+    }
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

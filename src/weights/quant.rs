@@ -141,15 +141,31 @@ impl View for &OwnedTensor {
 /// Converts an f32/f16/bf16 safetensors file with HF names into the int8 format. Non-float tensors
 /// (such as the `position_ids` buffer of older checkpoints) are dropped.
 pub fn quantize_safetensors(float_file: &[u8]) -> Result<Vec<u8>> {
+    let metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (FORMAT_KEY.to_string(), FORMAT_INT8.to_string()),
+    ]);
+    convert(float_file, true, metadata)
+}
+
+/// The same file with every float tensor as F32 (for the `hf/` export); non-float tensors dropped.
+pub fn float_safetensors_as_f32(float_file: &[u8]) -> Result<Vec<u8>> {
+    convert(float_file, false, HashMap::from([("format".to_string(), "pt".to_string())]))
+}
+
+fn convert(float_file: &[u8], quantize: bool, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
     let st = SafeTensors::deserialize(float_file).map_err(|e| Error::Weights(format!("safetensors: {e}")))?;
     let mut out: Vec<(String, OwnedTensor)> = Vec::new();
     for (name, view) in st.tensors() {
+        if view.dtype() == Dtype::I8 {
+            return Err(Error::Weights(format!("{name} is already int8: this needs full-precision weights")));
+        }
         if !matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
             continue;
         }
         let values = tensor_to_f32(&name, view.dtype(), view.data())?;
         let shape = view.shape().to_vec();
-        if is_quantized(&name) && shape.len() == 2 {
+        if quantize && is_quantized(&name) && shape.len() == 2 {
             let m = QuantizedMatrix::quantize(&values, shape[0], shape[1])?;
             let q_shape = vec![m.rows, padded_len(m.cols)];
             let s_shape = vec![m.rows, padded_len(m.cols) / BLOCK];
@@ -160,10 +176,6 @@ pub fn quantize_safetensors(float_file: &[u8]) -> Result<Vec<u8>> {
             out.push((name, f32_tensor(shape, &values)));
         }
     }
-    let metadata = HashMap::from([
-        ("format".to_string(), "pt".to_string()),
-        (FORMAT_KEY.to_string(), FORMAT_INT8.to_string()),
-    ]);
     let views = out.iter().map(|(n, t)| (n.clone(), t));
     safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Weights(format!("safetensors: {e}")))
 }
