@@ -8,7 +8,7 @@ use crate::backend::{self, cpu::CpuBackend, BackendChoice, BackendKind};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::postprocess::{self, Prediction};
-use crate::tokenize::{TextEncoder, DEFAULT_MAX_LENGTH};
+use crate::tokenize::{batches_by_length, TextEncoder, DEFAULT_MAX_LENGTH};
 use crate::weights::{HeadInit, WeightDtype, WeightStore};
 
 /// The three files a classifier is built from, as bytes (the core never touches files or the network).
@@ -160,11 +160,10 @@ impl Classifier {
         let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
         let started = Instant::now();
         let encodings = self.encoder.encode(&texts)?;
-        let mut order: Vec<usize> = (0..encodings.len()).collect();
-        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let batches = batches_by_length(&encodings, self.batch_size);
         let mut timings = Timings { tokenize_ms: ms_since(started), infer_ms: 0.0 };
         let mut results: Vec<Option<Prediction>> = vec![None; texts.len()];
-        for chunk in order.chunks(self.batch_size) {
+        for chunk in &batches {
             let tokenize_start = Instant::now();
             let batch = self.encoder.pad(&chunk.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
             timings.tokenize_ms += ms_since(tokenize_start);

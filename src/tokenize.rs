@@ -34,6 +34,14 @@ impl EncodedBatch {
     }
 }
 
+/// Row indices grouped into batches of at most `batch_size` rows of similar length, so padding stays small;
+/// callers scatter results back by index.
+pub fn batches_by_length(encodings: &[Encoding], batch_size: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..encodings.len()).collect();
+    order.sort_by_key(|&i| encodings[i].get_ids().len());
+    order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
+}
+
 /// A `tokenizer.json` prepared for classification: its own padding disabled, truncation set to the
 /// model's maximum length.
 #[derive(Clone)]

@@ -11,7 +11,7 @@ use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use indicatif::{ProgressBar, ProgressStyle};
 use tweetguard::model::Mode;
-use tweetguard::tokenize::TextEncoder;
+use tweetguard::tokenize::{batches_by_length, TextEncoder};
 
 use crate::data::{self, Dataset, Example};
 use crate::export::{self, Evaluation};
@@ -104,13 +104,9 @@ fn decays(name: &str) -> bool {
 
 /// Scales gradients so their global L2 norm is at most `max_norm`; returns the norm before clipping.
 fn clip_grad_norm(grads: &mut candle_core::backprop::GradStore, vars: &[Var], max_norm: f64) -> Result<f64> {
-    let mut sum = 0f64;
-    for var in vars {
-        if let Some(g) = grads.get(var) {
-            sum += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-        }
-    }
-    let norm = sum.sqrt();
+    let squares = vars.iter().filter_map(|v| grads.get(v)).map(|g| g.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
+    // One device-to-host read per step, not one per tensor.
+    let norm = (Tensor::stack(&squares, 0)?.sum_all()?.to_scalar::<f32>()? as f64).sqrt();
     if norm > max_norm {
         let factor = max_norm / (norm + 1e-6);
         for var in vars {
@@ -127,12 +123,11 @@ fn clip_grad_norm(grads: &mut candle_core::backprop::GradStore, vars: &[Var], ma
 pub fn bucketed_batches(encodings: &[tweetguard::tokenize::Encoding], batch_size: usize, seed: u64) -> Vec<Vec<usize>> {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
-    let indices: Vec<usize> = (0..encodings.len()).collect();
+    let pool_size = batch_size * 50;
     let mut batches: Vec<Vec<usize>> = Vec::new();
-    for pool in indices.chunks(batch_size * 50) {
-        let mut pool = pool.to_vec();
-        pool.sort_by_key(|&i| encodings[i].get_ids().len());
-        batches.extend(pool.chunks(batch_size).map(<[usize]>::to_vec));
+    for (p, pool) in encodings.chunks(pool_size).enumerate() {
+        let offset = p * pool_size;
+        batches.extend(batches_by_length(pool, batch_size).into_iter().map(|b| b.into_iter().map(|i| i + offset).collect()));
     }
     batches.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed));
     batches
@@ -147,10 +142,8 @@ pub fn encode_all(encoder: &TextEncoder, examples: &[&Example]) -> Result<Vec<tw
 /// f32 logits of `examples` with the model in inference mode (batched by length, returned in order).
 pub fn predict_logits(model: &Trainable, encoder: &TextEncoder, examples: &[&Example], batch_size: usize) -> Result<Vec<Vec<f32>>> {
     let encodings = encode_all(encoder, examples)?;
-    let mut order: Vec<usize> = (0..encodings.len()).collect();
-    order.sort_by_key(|&i| encodings[i].get_ids().len());
     let mut logits = vec![Vec::new(); examples.len()];
-    for chunk in order.chunks(batch_size) {
+    for chunk in batches_by_length(&encodings, batch_size) {
         let batch = encoder.pad(&chunk.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
         let rows = model.forward(&batch, Mode::Infer)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
         for (&i, row) in chunk.iter().zip(rows) {
@@ -199,6 +192,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut curve = Vec::new();
     let mut step = 0;
     let mut epoch = 0;
+    let mut logits = Vec::new();
     while step < total_steps {
         let order = train.shuffled(args.seed.wrapping_add(epoch as u64));
         let encodings = encode_all(&encoder, &order)?;
@@ -236,7 +230,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             bar.inc(1);
         }
         bar.finish();
-        let logits = predict_logits(&model, &encoder, &val_refs, args.eval_batch_size)?;
+        logits = predict_logits(&model, &encoder, &val_refs, args.eval_batch_size)?;
         let eval = Evaluation::from_logits(&logits, &gold);
         eprintln!(
             "epoch {}: train loss {:.4}, {:.1} samples/s; validation accuracy {:.4} F1 {:.4} MCC {:.4}",
@@ -249,7 +243,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
         epoch += 1;
     }
-    let logits = predict_logits(&model, &encoder, &val_refs, args.eval_batch_size)?;
+    // `logits` are the last epoch's validation logits: the model has not changed since.
     let outcome = export::Export {
         config: model.config.clone(),
         tokenizer: files.tokenizer.clone(),
