@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use tweetguard::{BackendChoice, Classifier, LoadOptions};
 
 use crate::data::{Dataset, LABELS};
-use crate::export::{write_atomic, Evaluation};
+use crate::export::{core_logits, write_atomic, Evaluation};
 use crate::model_dir::ModelFiles;
 
 #[derive(clap::Args)]
@@ -43,18 +43,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if !data.skipped.is_empty() {
         eprintln!("skipped {} malformed rows (first: {})", data.skipped.len(), data.skipped[0]);
     }
-    let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
-    let output = pollster::block_on(classifier.classify(&texts))?;
-    let logits: Vec<Vec<f32>> = output.results.iter().map(|r| r.logits.clone()).collect();
+    let (logits, output) = core_logits(&classifier, &data.examples)?;
     let gold: Vec<u32> = data.examples.iter().map(|e| e.label).collect();
     let eval = Evaluation::from_logits(&logits, &gold);
-    let m = &eval.metrics;
-    let mut report = String::new();
-    let weights = files.weights_name;
-    for (key, value) in [("accuracy", m.accuracy), ("precision", m.precision), ("recall", m.recall), ("f1", m.f1), ("mcc", m.mcc)] {
-        let _ = writeln!(report, "eval_{key} = {value:.6}");
-    }
-    let _ = writeln!(report, "\n{} rows of {}, {weights} on {}:\n{}", gold.len(), path.display(), output.backend.as_str(), m.report(&LABELS));
+    let mut report = eval.result_lines("");
+    let _ = writeln!(
+        report,
+        "\n{} rows of {}, {} on {}:\n{}",
+        gold.len(),
+        path.display(),
+        files.weights_name,
+        output.backend.as_str(),
+        eval.metrics.report(&LABELS)
+    );
     print!("{report}");
     eprintln!(
         "{:.1} texts/s (tokenize {:.0} ms, infer {:.0} ms)",
@@ -64,8 +65,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     );
     if let Some(dir) = args.output_dir {
         write_atomic(&dir.join("eval_results.txt"), report.as_bytes())?;
-        let predictions: String = eval.predictions.iter().map(|&p| format!("{}\n", LABELS[p as usize])).collect();
-        write_atomic(&dir.join("predictions.txt"), predictions.as_bytes())?;
+        eval.write_predictions(&dir.join("predictions.txt"))?;
     }
     Ok(())
 }

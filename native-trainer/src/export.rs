@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use tweetguard::weights::quant;
-use tweetguard::{BertConfig, Classifier, LoadOptions, ModelBytes};
+use tweetguard::{BertConfig, Classification, Classifier, LoadOptions, ModelBytes};
 
 use crate::data::{Example, LABELS};
 use crate::metrics::{self, Metrics};
@@ -26,6 +26,29 @@ impl Evaluation {
         let predictions: Vec<u32> = logits.iter().map(|l| u32::from(l[1] > l[0])).collect();
         Self { metrics: Metrics::compute(&predictions, gold), predictions }
     }
+
+    /// `eval_{prefix}accuracy = 0.873000` lines, as run_glue writes them.
+    pub fn result_lines(&self, prefix: &str) -> String {
+        let m = &self.metrics;
+        [("accuracy", m.accuracy), ("precision", m.precision), ("recall", m.recall), ("f1", m.f1), ("mcc", m.mcc)]
+            .iter()
+            .map(|(key, value)| format!("eval_{prefix}{key} = {value:.6}\n"))
+            .collect()
+    }
+
+    /// `predictions.txt`: one label per line.
+    pub fn write_predictions(&self, path: &Path) -> Result<()> {
+        let text: String = self.predictions.iter().map(|&p| format!("{}\n", LABELS[p as usize])).collect();
+        write_atomic(path, text.as_bytes())
+    }
+}
+
+/// Logits of `examples` through the core crate's `classify`, the path the browser runs.
+pub fn core_logits(classifier: &Classifier, examples: &[Example]) -> Result<(Vec<Vec<f32>>, Classification)> {
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let output = pollster::block_on(classifier.classify(&texts))?;
+    let logits = output.results.iter().map(|r| r.logits.clone()).collect();
+    Ok((logits, output))
 }
 
 /// Refuses to overwrite a non-empty folder unless asked to.
@@ -101,9 +124,7 @@ impl Export {
             LoadOptions { max_length: Some(self.max_length), backend: tweetguard::BackendChoice::Cpu, ..Default::default() },
         )
         .context("loading the exported int8 model through the core crate")?;
-        let texts: Vec<&str> = self.validation.iter().map(|e| e.text.as_str()).collect();
-        let int8_logits: Vec<Vec<f32>> =
-            pollster::block_on(classifier.classify(&texts))?.results.into_iter().map(|r| r.logits).collect();
+        let (int8_logits, _) = core_logits(&classifier, &self.validation)?;
         let int8_eval = Evaluation::from_logits(&int8_logits, &gold);
 
         let hf = out.join("hf");
@@ -138,18 +159,12 @@ impl Export {
         });
         write_atomic(&model.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
 
-        let mut results = String::new();
-        for (name, m) in [("f32", &f32_eval.metrics), ("int8", &int8_eval.metrics)] {
-            for (key, value) in [("accuracy", m.accuracy), ("precision", m.precision), ("recall", m.recall), ("f1", m.f1), ("mcc", m.mcc)] {
-                let _ = writeln!(results, "eval_{name}_{key} = {value:.6}");
-            }
-        }
+        let mut results = f32_eval.result_lines("f32_") + &int8_eval.result_lines("int8_");
         let _ = writeln!(results, "temperature = {temperature:.6}\nece_before = {ece_before:.6}\nece_after = {ece_after:.6}");
         let _ = writeln!(results, "\nf32 classification report:\n{}", f32_eval.metrics.report(&LABELS));
         let _ = writeln!(results, "int8 classification report:\n{}", int8_eval.metrics.report(&LABELS));
         write_atomic(&out.join("eval_results.txt"), results.as_bytes())?;
-        let predictions: String = f32_eval.predictions.iter().map(|&p| format!("{}\n", LABELS[p as usize])).collect();
-        write_atomic(&out.join("predictions.txt"), predictions.as_bytes())?;
+        f32_eval.write_predictions(&out.join("predictions.txt"))?;
         if !self.loss_curve.is_empty() {
             let curve: String = self.loss_curve.iter().map(|(s, l)| format!("{s}\t{l:.6}\n")).collect();
             write_atomic(&out.join("training_loss.tsv"), format!("step\tloss\n{curve}").as_bytes())?;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use tweetguard::{BackendChoice, BertConfig, Classifier, LoadOptions};
 
 use crate::data::Dataset;
-use crate::export::{prepare_output_dir, Export};
+use crate::export::{core_logits, prepare_output_dir, Export};
 use crate::model_dir::ModelFiles;
 
 #[derive(clap::Args, serde::Serialize)]
@@ -40,8 +40,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let classifier = Classifier::load(files.bytes(), options).with_context(|| format!("loading {}", files.dir.display()))?;
     let path = args.validation_file.clone().unwrap_or_else(|| crate::data::tweepfake_dir().join("validation.csv"));
     let validation = Dataset::read(&path, args.skip_bad_rows, args.eval_limit)?;
-    let texts: Vec<&str> = validation.examples.iter().map(|e| e.text.as_str()).collect();
-    let logits = pollster::block_on(classifier.classify(&texts))?.results.into_iter().map(|r| r.logits).collect();
+    let (logits, _) = core_logits(&classifier, &validation.examples)?;
     let hf_weights = tweetguard::weights::quant::float_safetensors_as_f32(&files.weights)?;
     let outcome = Export {
         config,
