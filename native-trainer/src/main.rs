@@ -1,6 +1,6 @@
 //! `native-trainer`: the command line of tweetguard: `train` (fine-tune, evaluate, calibrate, export the
 //! model folder), `export` (an HF checkpoint to the browser's model folder), `eval` (metrics of a model folder
-//! on labelled data) and `predict` (classify texts), all on the core crate.
+//! on labelled data) `predict` (classify texts) and `serve` (the web page with a model), all on the core crate.
 
 mod data;
 mod eval;
@@ -10,6 +10,7 @@ mod input;
 mod metrics;
 mod model_dir;
 mod predict;
+mod serve;
 mod train;
 mod trainable;
 
@@ -32,6 +33,8 @@ enum Command {
     Export(Box<export_cmd::ExportArgs>),
     /// Classify texts, writing one JSON line per text.
     Predict(predict::PredictArgs),
+    /// Serve the web page with a model folder mounted at /model/ on 127.0.0.1.
+    Serve(serve::ServeArgs),
 }
 
 fn main() {
@@ -41,6 +44,7 @@ fn main() {
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export_cmd::run(*args),
         Command::Predict(args) => predict::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -1,0 +1,302 @@
+//! `serve`: the web page (`www/`) and a model folder (at `/model/`) on 127.0.0.1, with the headers the page
+//! relies on: `application/wasm`, cross-origin isolation (COOP/COEP) and a Content-Security-Policy that lets
+//! the page talk to its own origin only. Only files the model's manifest lists are served from `/model/`.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use tiny_http::{Header, Method, Request, Response, Server};
+
+/// The page may load scripts, styles, workers, wasm and data from its own origin only; wasm compilation
+/// needs `'wasm-unsafe-eval'` (not `'unsafe-eval'`); nothing may frame it or receive its forms.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+     worker-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Model folder to mount at /model/: an export's `model/` folder, or OUT with `model/` inside.
+    #[arg(long)]
+    model: PathBuf,
+    /// Port on 127.0.0.1; 0 picks a free one (the URL is printed).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// The page's folder; default: the repository's `www/` (it needs `pkg/`, from scripts/build-wasm.sh).
+    #[arg(long)]
+    www: Option<PathBuf>,
+    /// Do not log each request.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// What a request path maps to, decided before any file is opened.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Target {
+    File(PathBuf),
+    NotFound,
+    Forbidden,
+}
+
+/// The served folders: the page, and the model folder with the file names its manifest allows.
+#[derive(Debug)]
+pub struct Site {
+    www: PathBuf,
+    model: PathBuf,
+    model_files: BTreeSet<String>,
+}
+
+impl Site {
+    pub fn new(www: &Path, model: &Path) -> Result<Site> {
+        if !www.join("index.html").is_file() {
+            bail!("{} has no index.html: pass --www with the page's folder", www.display());
+        }
+        if !www.join("pkg/tweetguard_bg.wasm").is_file() {
+            bail!("{}/pkg is missing the wasm build: run scripts/build-wasm.sh first", www.display());
+        }
+        let model = model_folder(model)?;
+        let manifest_path = model.join("manifest.json");
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?,
+        )
+        .with_context(|| format!("{} is not valid JSON", manifest_path.display()))?;
+        let mut model_files = BTreeSet::from(["manifest.json".to_string()]);
+        for file in manifest["files"].as_array().context("manifest.json has no \"files\" list")? {
+            let path = file["path"].as_str().context("a manifest file entry has no \"path\"")?;
+            if path.contains(['/', '\\']) || path.starts_with('.') {
+                bail!("manifest.json lists {path:?}, which is not a plain file name");
+            }
+            if !model.join(path).is_file() {
+                bail!("manifest.json lists {path}, but {} does not exist", model.join(path).display());
+            }
+            model_files.insert(path.to_string());
+        }
+        Ok(Site { www: www.to_path_buf(), model, model_files })
+    }
+
+    /// Maps a request path (with or without a query) to a file, refusing anything that could leave the
+    /// served folders.
+    pub fn resolve(&self, url: &str) -> Target {
+        let path = url.split(['?', '#']).next().unwrap_or("");
+        let Some(decoded) = percent_decode(path) else { return Target::Forbidden };
+        if !decoded.starts_with('/') || decoded.contains(['\\', '\0']) {
+            return Target::Forbidden;
+        }
+        let segments: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
+        if segments.iter().any(|s| s.starts_with('.')) {
+            return Target::Forbidden;
+        }
+        match segments.as_slice() {
+            [] => Target::File(self.www.join("index.html")),
+            ["model"] => Target::NotFound,
+            ["model", name] if self.model_files.contains(*name) => Target::File(self.model.join(name)),
+            ["model", ..] => Target::NotFound,
+            rest => {
+                let file = rest.iter().fold(self.www.clone(), |dir, s| dir.join(s));
+                if file.is_file() {
+                    Target::File(file)
+                } else {
+                    Target::NotFound
+                }
+            }
+        }
+    }
+}
+
+/// `DIR/model` when DIR is an export's output folder, else DIR; it must hold `manifest.json`.
+fn model_folder(dir: &Path) -> Result<PathBuf> {
+    for candidate in [dir.join("model"), dir.to_path_buf()] {
+        if candidate.join("manifest.json").is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "{} is not a model folder (no manifest.json in it or in its model/): make one with \
+         `native-trainer train` or `native-trainer export`",
+        dir.display()
+    )
+}
+
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+pub fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "wasm" => "application/wasm",
+        "json" => "application/json",
+        "md" => "text/markdown; charset=utf-8",
+        "txt" | "csv" | "tsv" => "text/plain; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "webmanifest" => "application/manifest+json",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Headers on every response: isolation, the CSP, no sniffing, no referrer, and revalidation (the page's
+/// service worker and the model cache do the caching, keyed by content hash).
+pub fn security_headers() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Cross-Origin-Embedder-Policy", "require-corp"),
+        ("Cross-Origin-Resource-Policy", "same-origin"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Cache-Control", "no-cache"),
+    ]
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header names and values are valid")
+}
+
+fn respond(site: &Site, request: Request, quiet: bool) {
+    let method = request.method().clone();
+    let url = request.url().to_string();
+    let mut headers: Vec<Header> = security_headers().into_iter().map(|(n, v)| header(n, v)).collect();
+    let (status, result) = if !matches!(method, Method::Get | Method::Head) {
+        headers.push(header("Allow", "GET, HEAD"));
+        (405, request.respond(with_headers(Response::from_string("method not allowed").with_status_code(405), headers)))
+    } else {
+        match site.resolve(&url) {
+            Target::File(path) => match File::open(&path) {
+                Ok(file) => {
+                    headers.push(header("Content-Type", content_type(&path)));
+                    (200, request.respond(with_headers(Response::from_file(file), headers)))
+                }
+                Err(_) => (404, request.respond(with_headers(Response::from_string("not found").with_status_code(404), headers))),
+            },
+            Target::NotFound => (404, request.respond(with_headers(Response::from_string("not found").with_status_code(404), headers))),
+            Target::Forbidden => (403, request.respond(with_headers(Response::from_string("forbidden").with_status_code(403), headers))),
+        }
+    };
+    if !quiet {
+        match result {
+            Ok(()) => eprintln!("{method} {url} {status}"),
+            Err(err) => eprintln!("{method} {url} {status} (client went away: {err})"),
+        }
+    }
+}
+
+fn with_headers<R: std::io::Read>(mut response: Response<R>, headers: Vec<Header>) -> Response<R> {
+    for h in headers {
+        response.add_header(h);
+    }
+    response
+}
+
+fn default_www() -> PathBuf {
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../www");
+    if built_in.join("index.html").is_file() {
+        built_in
+    } else {
+        PathBuf::from("www")
+    }
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let www = args.www.clone().unwrap_or_else(default_www);
+    let site = Arc::new(Site::new(&www, &args.model)?);
+    let server = Server::http(("127.0.0.1", args.port))
+        .map_err(|err| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {err}", args.port))?;
+    let port = server.server_addr().to_ip().map(|a| a.port()).context("the server has no TCP address")?;
+    println!("serving {} with the model {} on http://127.0.0.1:{port}/", www.display(), site.model.display());
+    println!("(WebGPU, the Cache API and service workers need localhost or HTTPS; press Ctrl+C to stop)");
+    let server = Arc::new(server);
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (server, site) = (server.clone(), site.clone());
+            std::thread::spawn(move || {
+                for request in server.incoming_requests() {
+                    respond(&site, request, args.quiet);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().ok();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> (tempfile::TempDir, Site) {
+        let dir = tempfile::tempdir().unwrap();
+        let www = dir.path().join("www");
+        let model = dir.path().join("run/model");
+        std::fs::create_dir_all(www.join("pkg")).unwrap();
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::write(www.join("index.html"), "<!doctype html>").unwrap();
+        std::fs::write(www.join("app.js"), "").unwrap();
+        std::fs::write(www.join("pkg/tweetguard_bg.wasm"), "").unwrap();
+        std::fs::write(model.join("config.json"), "{}").unwrap();
+        std::fs::write(model.join("secret.txt"), "not listed").unwrap();
+        std::fs::write(model.join("manifest.json"), r#"{"files":[{"path":"config.json"}]}"#).unwrap();
+        let site = Site::new(&www, &dir.path().join("run")).unwrap();
+        (dir, site)
+    }
+
+    #[test]
+    fn serves_the_page_and_only_the_manifests_model_files() {
+        let (dir, site) = site();
+        assert_eq!(site.resolve("/"), Target::File(dir.path().join("www/index.html")));
+        assert_eq!(site.resolve("/app.js?v=2"), Target::File(dir.path().join("www/app.js")));
+        assert_eq!(site.resolve("/pkg/tweetguard_bg.wasm"), Target::File(dir.path().join("www/pkg/tweetguard_bg.wasm")));
+        assert_eq!(site.resolve("/model/config.json"), Target::File(dir.path().join("run/model/config.json")));
+        assert_eq!(site.resolve("/model/manifest.json"), Target::File(dir.path().join("run/model/manifest.json")));
+        assert_eq!(site.resolve("/model/secret.txt"), Target::NotFound);
+        assert_eq!(site.resolve("/missing.js"), Target::NotFound);
+    }
+
+    #[test]
+    fn refuses_paths_that_leave_the_served_folders() {
+        let (_dir, site) = site();
+        for url in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/model/../manifest.json", "/pkg/..%2f..%2fx",
+            "/a\\b", "/%00", "/%zz", "/.git/config", "relative"]
+        {
+            assert_eq!(site.resolve(url), Target::Forbidden, "{url}");
+        }
+    }
+
+    #[test]
+    fn rejects_a_folder_without_manifest_or_wasm() {
+        let (dir, _site) = site();
+        let err = Site::new(&dir.path().join("www"), dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a model folder"), "{err}");
+        std::fs::remove_file(dir.path().join("www/pkg/tweetguard_bg.wasm")).unwrap();
+        let err = Site::new(&dir.path().join("www"), &dir.path().join("run")).unwrap_err().to_string();
+        assert!(err.contains("build-wasm.sh"), "{err}");
+    }
+
+    #[test]
+    fn wasm_and_scripts_get_the_types_browsers_require() {
+        assert_eq!(content_type(Path::new("x/tweetguard_bg.wasm")), "application/wasm");
+        assert!(content_type(Path::new("worker.js")).starts_with("text/javascript"));
+        assert!(CONTENT_SECURITY_POLICY.contains("'wasm-unsafe-eval'"));
+        assert!(!CONTENT_SECURITY_POLICY.contains("'unsafe-eval'"));
+    }
+}
