@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: native (parity with PyTorch goldens, int8 format, tokenizer parity with the Python
-# wheel, bad input, CLI) and in headless Chromium (the same parity and error cases on a page and in a
-# dedicated worker). Installs prerequisites first (scripts/setup.sh), so it works on a fresh machine.
+# wheel, bad input, CLI), the web page end to end (native-trainer serve + chromedriver), and the core in
+# headless Chromium (the same parity and error cases on a page and in a dedicated worker). Installs
+# prerequisites first (scripts/setup.sh), so it works on a fresh machine.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -10,7 +11,10 @@ stage() { printf '\n=== %s (%s, +%ss)\n' "$1" "$(date +%T)" "$SECONDS"; }
 stage "setup"
 scripts/setup.sh
 
-stage "native tests"
+stage "browser package for the page tests (test profile)"
+scripts/build-wasm.sh --dev
+
+stage "native tests (incl. the page end-to-end tests in headless Chromium)"
 cargo test --workspace
 
 stage "browser tests (headless Chromium: page and dedicated worker)"
