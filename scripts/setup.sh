@@ -3,7 +3,7 @@
 # Idempotent: every step is skipped when already done.
 #   - rustup target wasm32-unknown-unknown
 #   - Debian: chromium + chromium-driver (browser and page tests), mesa-vulkan-drivers + libvulkan1
-#     (lavapipe: the WebGPU backend's native tests run on it)
+#     (lavapipe: the WebGPU backend's native tests run on it), nodejs (the page's JS unit tests)
 #   - PyPI: numpy, safetensors, tokenizers (reference quantizer and token-id parity; never torch)
 #   - crates.io: wasm-bindgen-cli at the exact wasm-bindgen version of Cargo.lock
 #   - the pretrained all-MiniLM-L6-v2 (scripts/fetch-minilm.sh)
@@ -14,10 +14,10 @@ sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1; then
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || ! command -v node >/dev/null; then
   sudo_if_needed apt-get update -qq
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    chromium chromium-driver mesa-vulkan-drivers libvulkan1 >/dev/null
+    chromium chromium-driver mesa-vulkan-drivers libvulkan1 nodejs >/dev/null
 fi
 
 if ! python3 -c "import numpy, safetensors, tokenizers" 2>/dev/null; then

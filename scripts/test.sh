@@ -11,6 +11,9 @@ stage() { printf '\n=== %s (%s, +%ss)\n' "$1" "$(date +%T)" "$SECONDS"; }
 stage "setup"
 scripts/setup.sh
 
+stage "the page's JavaScript unit tests (CSV parsing and export, SHA-256, explanations, model store)"
+node --test www/tests/
+
 stage "browser package for the page tests (test profile)"
 scripts/build-wasm.sh --dev
 

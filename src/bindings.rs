@@ -125,7 +125,7 @@ impl JsClassifier {
         let weights = bytes_field(&files, "weights")?;
         let options = parse_options(&options)?;
         let bytes = ModelBytes { config: &config, tokenizer: &tokenizer, weights: &weights };
-        let classifier = Classifier::load(bytes, options).map_err(js_error)?;
+        let classifier = Classifier::load(bytes, options).await.map_err(js_error)?;
         Ok(JsClassifier { inner: Rc::new(classifier) })
     }
 

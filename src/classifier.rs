@@ -4,12 +4,15 @@
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
-use crate::backend::{self, cpu::CpuBackend, BackendChoice, BackendKind};
+use crate::backend::{BackendChoice, BackendKind, Engine};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::postprocess::{self, Prediction};
 use crate::tokenize::{batches_by_length, TextEncoder, DEFAULT_MAX_LENGTH};
 use crate::weights::{HeadInit, WeightDtype, WeightStore};
+
+/// A text for the load-time self-check of a GPU against the CPU path.
+const PROBE_TEXTS: [&str; 2] = ["just setting up my twttr", "Check out this new article about machine learning and data https://t.co/x"];
 
 /// The three files a classifier is built from, as bytes (the core never touches files or the network).
 #[derive(Debug, Clone, Copy)]
@@ -80,9 +83,7 @@ pub struct ModelInfo {
 pub struct Classifier {
     labels: Vec<String>,
     encoder: TextEncoder,
-    backend: CpuBackend,
-    backend_kind: BackendKind,
-    fallback_reason: Option<String>,
+    engine: Engine,
     dtype: WeightDtype,
     temperature: f32,
     batch_size: usize,
@@ -90,9 +91,10 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Parses, validates and loads a model. Every mismatch between config, tokenizer and weights is an
-    /// error here, so `classify` cannot fail on them later.
-    pub fn load(bytes: ModelBytes<'_>, options: LoadOptions) -> Result<Self> {
+    /// Parses, validates and loads a model on the backend the options ask for (WebGPU needs an async
+    /// adapter request, hence `async`; natively, `pollster::block_on` it). Every mismatch between config,
+    /// tokenizer and weights is an error here, so `classify` cannot fail on them later.
+    pub async fn load(bytes: ModelBytes<'_>, options: LoadOptions) -> Result<Self> {
         let config = BertConfig::from_json(bytes.config)?;
         let labels = config.labels()?;
         let max_length = options.max_length.unwrap_or(DEFAULT_MAX_LENGTH);
@@ -118,16 +120,14 @@ impl Classifier {
                 config.vocab_size
             )));
         }
-        let (backend_kind, fallback_reason) = backend::select(options.backend)?;
-        let store = WeightStore::from_bytes(bytes.weights.to_vec(), options.head)?;
-        let dtype = store.dtype();
-        let (backend, untrained_head) = CpuBackend::load(store, &config, labels.len())?;
+        let dtype = WeightStore::from_bytes(bytes.weights.to_vec(), options.head)?.dtype();
+        let probe = encoder.pad(&encoder.encode(&PROBE_TEXTS)?.iter().collect::<Vec<_>>());
+        let (engine, untrained_head) =
+            Engine::load(options.backend, bytes.weights.to_vec(), &config, labels.len(), options.head, max_length, &probe).await?;
         Ok(Self {
             labels,
             encoder,
-            backend,
-            backend_kind,
-            fallback_reason,
+            engine,
             dtype,
             temperature,
             batch_size: options.batch_size,
@@ -141,11 +141,17 @@ impl Classifier {
             labels: self.labels.clone(),
             max_length: self.encoder.max_length(),
             dtype: format!("{:?}", self.dtype).to_lowercase(),
-            backend: self.backend_kind.as_str().to_string(),
-            adapter: None,
+            backend: self.engine.kind().as_str().to_string(),
+            adapter: self.engine.adapter(),
             untrained_head: self.untrained_head,
             temperature: self.temperature,
         }
+    }
+
+    /// Destroys the GPU device as a driver reset would, so that tests can check the CPU fallback.
+    #[doc(hidden)]
+    pub fn simulate_device_loss(&self) {
+        self.engine.simulate_device_loss();
     }
 
     /// The tokenizer, for callers that need token ids.
@@ -163,20 +169,24 @@ impl Classifier {
         let batches = batches_by_length(&encodings, self.batch_size);
         let mut timings = Timings { tokenize_ms: ms_since(started), infer_ms: 0.0 };
         let mut results: Vec<Option<Prediction>> = vec![None; texts.len()];
+        let mut ran_on = self.engine.kind();
         for chunk in &batches {
             let tokenize_start = Instant::now();
             let batch = self.encoder.pad(&chunk.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
             timings.tokenize_ms += ms_since(tokenize_start);
             let infer_start = Instant::now();
-            let logits = self.backend.logits(&batch)?;
+            let (logits, kind) = self.engine.logits(&batch).await?;
+            if kind == BackendKind::Cpu {
+                ran_on = BackendKind::Cpu;
+            }
             timings.infer_ms += ms_since(infer_start);
             for ((&index, row), truncated) in chunk.iter().zip(&logits).zip(&batch.truncated) {
                 results[index] = Some(postprocess::predict(row, &self.labels, self.temperature, *truncated));
             }
         }
         Ok(Classification {
-            backend: self.backend_kind,
-            fallback_reason: self.fallback_reason.clone(),
+            backend: ran_on,
+            fallback_reason: self.engine.fallback_reason(),
             timings,
             results: results.into_iter().map(|r| r.expect("every text is in one batch")).collect(),
         })

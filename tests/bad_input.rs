@@ -48,13 +48,13 @@ fn results_do_not_depend_on_batching() {
     let (c, t, w) = tiny_bytes("tiny/model.safetensors");
     let texts: Vec<String> = (0..37).map(|i| format!("tweet number {i} {}", "more ".repeat(i % 9))).collect();
     let one = load(&c, &t, &w, HeadInit::Require).unwrap();
-    let small = tweetguard::Classifier::load(
+    let small = pollster::block_on(tweetguard::Classifier::load(
         tweetguard::ModelBytes { config: &c, tokenizer: &t, weights: &w },
         tweetguard::LoadOptions { batch_size: 5, ..Default::default() },
-    )
+    ))
     .unwrap();
     let (a, b) = (logits(&one, &texts), logits(&small, &texts));
-    let singles: Vec<Vec<f32>> = texts.iter().map(|t| logits(&one, &[t.clone()]).remove(0)).collect();
+    let singles: Vec<Vec<f32>> = texts.iter().map(|t| logits(&one, std::slice::from_ref(t)).remove(0)).collect();
     assert_logits_close("batch 32 vs batch 5", &a, &b, 1e-5);
     assert_logits_close("batch 32 vs one at a time", &a, &singles, 1e-5);
 }
@@ -169,7 +169,7 @@ fn unknown_weight_format_is_rejected() {
 fn bad_options_are_rejected() {
     let (c, t, w) = tiny_bytes("tiny/model.int8.safetensors");
     let bytes = tweetguard::ModelBytes { config: &c, tokenizer: &t, weights: &w };
-    let opts = |o: tweetguard::LoadOptions| tweetguard::Classifier::load(bytes, o).err().map(|e| e.to_string());
+    let opts = |o: tweetguard::LoadOptions| pollster::block_on(tweetguard::Classifier::load(bytes, o)).err().map(|e| e.to_string());
     assert!(opts(tweetguard::LoadOptions { max_length: Some(4096), ..Default::default() }).unwrap().contains("positions"));
     assert!(opts(tweetguard::LoadOptions { temperature: Some(0.0), ..Default::default() }).unwrap().contains("temperature"));
     assert!(opts(tweetguard::LoadOptions { batch_size: 0, ..Default::default() }).unwrap().contains("batch_size"));

@@ -119,10 +119,10 @@ impl Export {
 
         let config_json = self.config.to_json().into_bytes();
         let int8 = quant::quantize_safetensors(&self.hf_weights)?;
-        let classifier = Classifier::load(
+        let classifier = pollster::block_on(Classifier::load(
             ModelBytes { config: &config_json, tokenizer: &self.tokenizer, weights: &int8 },
             LoadOptions { max_length: Some(self.max_length), backend: tweetguard::BackendChoice::Cpu, ..Default::default() },
-        )
+        ))
         .context("loading the exported int8 model through the core crate")?;
         let (int8_logits, _) = core_logits(&classifier, &self.validation)?;
         let int8_eval = Evaluation::from_logits(&int8_logits, &gold);

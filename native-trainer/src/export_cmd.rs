@@ -37,7 +37,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let files = ModelFiles::read_for_training(&args.model)?;
     let config = BertConfig::from_json(&files.config)?;
     let options = LoadOptions { backend: BackendChoice::Cpu, max_length: Some(args.max_seq_length), ..Default::default() };
-    let classifier = Classifier::load(files.bytes(), options).with_context(|| format!("loading {}", files.dir.display()))?;
+    let classifier = pollster::block_on(Classifier::load(files.bytes(), options)).with_context(|| format!("loading {}", files.dir.display()))?;
     let path = args.validation_file.clone().unwrap_or_else(|| crate::data::tweepfake_dir().join("validation.csv"));
     let validation = Dataset::read(&path, args.skip_bad_rows, args.eval_limit)?;
     let (logits, _) = core_logits(&classifier, &validation.examples)?;

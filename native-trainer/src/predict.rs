@@ -48,7 +48,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         batch_size: args.batch_size,
         head: args.untrained_head_seed.map_or(HeadInit::Require, |seed| HeadInit::RandomIfMissing { seed }),
     };
-    let classifier = Classifier::load(files.bytes(), options)
+    let classifier = pollster::block_on(Classifier::load(files.bytes(), options))
         .with_context(|| format!("loading the model in {}", files.dir.display()))?;
     let info = classifier.info();
     if info.untrained_head {

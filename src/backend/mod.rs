@@ -1,11 +1,21 @@
-//! Inference backends and the choice between them. The CPU backend (candle, wasm SIMD in the browser)
-//! always exists; WebGPU is chosen by `auto` only where it is both available and built.
+//! Inference backends and the choice between them (docs/contracts.md, section 3). The CPU backend
+//! (candle; wasm SIMD in the browser) always works; the WebGPU backend runs where a GPU adapter exists.
+//! `auto` takes WebGPU only on a real GPU whose self-check agrees with the CPU path, and a GPU that fails
+//! later hands over to the CPU.
 
 pub mod cpu;
+pub mod webgpu;
+
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::BertConfig;
 use crate::error::{Error, Result};
+use crate::tokenize::EncodedBatch;
+use crate::weights::{HeadInit, WeightStore};
+use cpu::CpuBackend;
+use webgpu::{GpuAdapter, WebGpuBackend};
 
 /// What the caller asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -49,16 +59,150 @@ impl BackendKind {
     }
 }
 
-/// Why `auto` did not pick WebGPU, while this build has no WebGPU backend.
-pub const NO_WEBGPU_REASON: &str = "this build has no WebGPU backend yet; running on the CPU (SIMD) backend";
+/// The backend a classifier runs on, chosen at load time (docs/contracts.md, section 3), with the CPU
+/// path as the fallback for a GPU that fails later: once a GPU call fails, that call and every later
+/// one run on the CPU, and the results say why.
+pub struct Engine {
+    gpu: Option<WebGpuBackend>,
+    cpu: Mutex<Option<Arc<CpuBackend>>>,
+    /// What the CPU backend is built from when it is needed after load (GPU fallback).
+    source: CpuSource,
+    /// Why the caller's choice is not what runs: set at load by `auto`, or when the GPU fails.
+    reason: Mutex<Option<String>>,
+}
 
-/// Resolves the caller's choice to a backend, with the reason when it is not the caller's first pick.
-pub fn select(choice: BackendChoice) -> Result<(BackendKind, Option<String>)> {
-    match choice {
-        BackendChoice::Cpu => Ok((BackendKind::Cpu, None)),
-        BackendChoice::Auto => Ok((BackendKind::Cpu, Some(NO_WEBGPU_REASON.to_string()))),
-        BackendChoice::Webgpu => Err(Error::Input(
-            "the WebGPU backend is not available in this build; use backend \"cpu\" or \"auto\"".into(),
-        )),
+struct CpuSource {
+    weights: Vec<u8>,
+    config: BertConfig,
+    num_labels: usize,
+    head: HeadInit,
+}
+
+impl CpuSource {
+    fn build(&self) -> Result<(CpuBackend, bool)> {
+        let store = WeightStore::from_bytes(self.weights.clone(), self.head)?;
+        CpuBackend::load(store, &self.config, self.num_labels)
+    }
+}
+
+/// How closely WebGPU's logits must match the CPU's on the load-time self-check of `auto`: the
+/// published int8 tolerance (docs/weight-format.md).
+fn agrees(gpu: &[Vec<f32>], cpu: &[Vec<f32>]) -> bool {
+    gpu.len() == cpu.len()
+        && gpu.iter().flatten().zip(cpu.iter().flatten()).all(|(g, c)| (g - c).abs() <= 0.05 + 0.02 * c.abs())
+}
+
+impl Engine {
+    /// Loads the model on the backend `choice` resolves to. `probe` is a small batch for the self-check
+    /// `auto` runs before trusting a GPU. Returns the engine and whether the head is untrained.
+    pub async fn load(
+        choice: BackendChoice,
+        weights: Vec<u8>,
+        config: &BertConfig,
+        num_labels: usize,
+        head: HeadInit,
+        max_seq: usize,
+        probe: &EncodedBatch,
+    ) -> Result<(Engine, bool)> {
+        let source = CpuSource { weights, config: config.clone(), num_labels, head };
+        let cpu_engine = |source: CpuSource, reason: Option<String>| -> Result<(Engine, bool)> {
+            let (cpu, untrained) = source.build()?;
+            let engine = Engine { gpu: None, cpu: Mutex::new(Some(Arc::new(cpu))), source, reason: Mutex::new(reason) };
+            Ok((engine, untrained))
+        };
+        if choice == BackendChoice::Cpu {
+            return cpu_engine(source, None);
+        }
+        let adapter = match GpuAdapter::request().await {
+            Ok(adapter) => adapter,
+            Err(err) if choice == BackendChoice::Auto => return cpu_engine(source, Some(format!("{err}; running on the CPU (SIMD) backend"))),
+            Err(err) => return Err(err),
+        };
+        if choice == BackendChoice::Auto {
+            if let Some(why) = adapter.software_reason() {
+                return cpu_engine(source, Some(format!("{why}; the CPU (SIMD) backend is faster there")));
+            }
+        }
+        let (gpu, untrained) = match Self::load_gpu(adapter, &source, max_seq).await {
+            Ok(loaded) => loaded,
+            Err(err) if choice == BackendChoice::Auto => return cpu_engine(source, Some(format!("{err}; running on the CPU (SIMD) backend"))),
+            Err(err) => return Err(err),
+        };
+        if choice == BackendChoice::Auto {
+            let (cpu, _) = source.build()?;
+            let expected = cpu.logits(probe)?;
+            match gpu.logits(probe).await {
+                Ok(got) if agrees(&got, &expected) => {}
+                Ok(_) => {
+                    let why = format!("WebGPU on {} disagreed with the CPU path on the load-time self-check", gpu.adapter_name());
+                    return cpu_engine(source, Some(format!("{why}; running on the CPU (SIMD) backend")));
+                }
+                Err(err) => return cpu_engine(source, Some(format!("{err}; running on the CPU (SIMD) backend"))),
+            }
+        }
+        Ok((Engine { gpu: Some(gpu), cpu: Mutex::new(None), source, reason: Mutex::new(None) }, untrained))
+    }
+
+    /// Opens the device and uploads the weights; also says whether the head was freshly made.
+    async fn load_gpu(adapter: GpuAdapter, source: &CpuSource, max_seq: usize) -> Result<(WebGpuBackend, bool)> {
+        let gpu = adapter.open().await?;
+        let store = WeightStore::from_bytes(source.weights.clone(), source.head)?;
+        let created_head = store.created_head_flag();
+        let backend = WebGpuBackend::load(gpu, &store, &source.config, source.num_labels, max_seq)?;
+        Ok((backend, created_head.load(std::sync::atomic::Ordering::Relaxed)))
+    }
+
+    fn cpu(&self) -> Result<Arc<CpuBackend>> {
+        let mut cpu = self.cpu.lock().map_err(|_| Error::cpu("the backend lock was poisoned"))?;
+        if cpu.is_none() {
+            *cpu = Some(Arc::new(self.source.build()?.0));
+        }
+        Ok(cpu.as_ref().expect("just built").clone())
+    }
+
+    fn gpu_failed(&self) -> bool {
+        self.reason.lock().map(|r| r.is_some()).unwrap_or(true)
+    }
+
+    /// Logits for one batch and the backend that computed them.
+    pub async fn logits(&self, batch: &EncodedBatch) -> Result<(Vec<Vec<f32>>, BackendKind)> {
+        if let Some(gpu) = self.gpu.as_ref().filter(|_| !self.gpu_failed()) {
+            match gpu.logits(batch).await {
+                Ok(logits) => return Ok((logits, BackendKind::Webgpu)),
+                Err(err @ Error::Backend { .. }) => {
+                    if let Ok(mut reason) = self.reason.lock() {
+                        *reason = Some(format!("{err}; switched to the CPU (SIMD) backend for this and later calls"));
+                    }
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok((self.cpu()?.logits(batch)?, BackendKind::Cpu))
+    }
+
+    /// The backend the next call will use.
+    pub fn kind(&self) -> BackendKind {
+        if self.gpu.is_some() && !self.gpu_failed() {
+            BackendKind::Webgpu
+        } else {
+            BackendKind::Cpu
+        }
+    }
+
+    /// Why the backend running is not the caller's first choice, if it is not.
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.reason.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// The GPU adapter's name while WebGPU runs.
+    pub fn adapter(&self) -> Option<String> {
+        self.gpu.as_ref().filter(|_| !self.gpu_failed()).map(|g| g.adapter_name().to_string())
+    }
+
+    /// Destroys the GPU device as a driver reset would; the next call falls back to the CPU. For tests.
+    pub fn simulate_device_loss(&self) {
+        if let Some(gpu) = &self.gpu {
+            gpu.simulate_device_loss();
+        }
     }
 }

@@ -39,6 +39,15 @@ pub enum HeadInit {
     RandomIfMissing { seed: u64 },
 }
 
+/// A weight matrix as the file stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredMatrix {
+    /// Row-major f32 values (f16/bf16 files are widened).
+    F32(Vec<f32>),
+    /// The int8 blocks of `int8-block32-v1`.
+    Int8(QuantizedMatrix),
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     dtype: Dtype,
@@ -126,15 +135,14 @@ impl WeightStore {
         &self.bytes[entry.start..entry.end]
     }
 
-    /// Reads `name` as f32 values of the requested shape.
-    fn read(&self, name: &str, shape: &Shape) -> Result<Option<Vec<f32>>> {
-        let dims = shape.dims();
+    /// Finds `name` with the requested shape, keeping int8 matrices as int8.
+    fn lookup(&self, name: &str, dims: &[usize]) -> Result<Option<StoredMatrix>> {
         for stored in Self::candidates(name) {
             if let Some(entry) = self.entries.get(&stored) {
                 if entry.shape != dims {
                     return Err(mismatch(&stored, &entry.shape, dims));
                 }
-                return quant::tensor_to_f32(&stored, entry.dtype, self.data(entry)).map(Some);
+                return quant::tensor_to_f32(&stored, entry.dtype, self.data(entry)).map(|v| Some(StoredMatrix::F32(v)));
             }
             let (Some(q), Some(s)) = (
                 self.entries.get(&format!("{stored}{Q_SUFFIX}")),
@@ -154,9 +162,41 @@ impl WeightStore {
             }
             let values = self.data(q).iter().map(|b| *b as i8).collect();
             let scales = quant::tensor_to_f32(&stored, Dtype::F32, self.data(s))?;
-            return QuantizedMatrix::from_parts(values, scales, rows, cols).map(|m| Some(m.dequantize()));
+            return QuantizedMatrix::from_parts(values, scales, rows, cols).map(|m| Some(StoredMatrix::Int8(m)));
         }
         Ok(None)
+    }
+
+    /// `name` as stored (int8 stays int8), or a fresh head where allowed; every value finite. Backends
+    /// that compute on int8 directly (WebGPU) load through this, the CPU path through `VarBuilder`; both
+    /// see the same tensors.
+    pub fn matrix(&self, name: &str, dims: &[usize], init: Init) -> Result<StoredMatrix> {
+        let found = match self.lookup(name, dims)? {
+            Some(found) => found,
+            None => match self.fresh_head(name, &Shape::from(dims.to_vec()), init)? {
+                Some(values) => StoredMatrix::F32(values),
+                None => return Err(missing(name)),
+            },
+        };
+        let values = match &found {
+            StoredMatrix::F32(values) => values,
+            StoredMatrix::Int8(m) => &m.scales,
+        };
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Weights(format!(
+                "tensor {name} holds a non-finite value ({}) at index {i}: the file is corrupt",
+                values[i]
+            )));
+        }
+        Ok(found)
+    }
+
+    /// `name` as f32 values (int8 dequantized), with the checks of [`WeightStore::matrix`].
+    pub fn tensor_f32(&self, name: &str, dims: &[usize], init: Init) -> Result<Vec<f32>> {
+        Ok(match self.matrix(name, dims, init)? {
+            StoredMatrix::F32(values) => values,
+            StoredMatrix::Int8(m) => m.dequantize(),
+        })
     }
 
     fn fresh_head(&self, name: &str, shape: &Shape, init: Init) -> Result<Option<Vec<f32>>> {
@@ -179,6 +219,16 @@ impl WeightStore {
     }
 }
 
+/// The error for a tensor the file lacks, with a hint for the common case of a bare checkpoint.
+fn missing(name: &str) -> Error {
+    let hint = if name.starts_with("classifier.") {
+        " (a bare BERT checkpoint has no classifier head: fine-tune it, or ask for an untrained random head)"
+    } else {
+        ""
+    };
+    Error::Weights(format!("tensor {name} is missing{hint}"))
+}
+
 fn mismatch(name: &str, found: &[usize], expected: &[usize]) -> Error {
     Error::Weights(format!(
         "tensor {name} has shape {found:?} but config.json implies {expected:?}: the config and the weights do not belong together"
@@ -195,28 +245,7 @@ fn to_candle(err: Error) -> candle_core::Error {
 
 impl candle_nn::var_builder::SimpleBackend for WeightStore {
     fn get(&self, shape: Shape, name: &str, init: Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        let values = match self.read(name, &shape)
-            .map_err(to_candle)? {
-            Some(v) => v,
-            None => match self.fresh_head(name, &shape, init)
-            .map_err(to_candle)? {
-                Some(v) => v,
-                None => {
-                    let hint = if name.starts_with("classifier.") {
-                        " (a bare BERT checkpoint has no classifier head: fine-tune it, or ask for an untrained random head)"
-                    } else {
-                        ""
-                    };
-                    return Err(candle_core::Error::Msg(format!("tensor {name} is missing{hint}")));
-                }
-            },
-        };
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(candle_core::Error::Msg(format!(
-                "tensor {name} holds a non-finite value ({}) at index {i}: the file is corrupt",
-                values[i]
-            )));
-        }
+        let values = self.tensor_f32(name, shape.dims(), init).map_err(to_candle)?;
         Tensor::from_vec(values, shape, dev)?.to_dtype(dtype)
     }
 

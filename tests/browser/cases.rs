@@ -27,14 +27,14 @@ struct Golden {
     logits_int8ref: Vec<f32>,
 }
 
-fn load(weights: &[u8]) -> Classifier {
+async fn load(weights: &[u8]) -> Classifier {
     let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights };
-    Classifier::load(bytes, LoadOptions { head: HeadInit::Require, ..Default::default() }).expect("tiny model loads")
+    Classifier::load(bytes, LoadOptions { head: HeadInit::Require, ..Default::default() }).await.expect("tiny model loads")
 }
 
 async fn check_goldens(weights: &[u8], pick: fn(&Golden) -> &Vec<f32>) {
     let goldens: Vec<Golden> = serde_json::from_slice(GOLDENS).unwrap();
-    let model = load(weights);
+    let model = load(weights).await;
     let texts: Vec<&str> = goldens.iter().map(|g| g.text.as_str()).collect();
     let out = model.classify(&texts).await.unwrap();
     let mut worst = 0f32;
@@ -141,7 +141,6 @@ async fn js_errors_are_error_objects() {
     flipped[20] ^= 0x40; // inside the JSON header
     assert!(js_load(files(&flipped), JsValue::UNDEFINED).await.is_err());
     assert_error(js_load(files(WEIGHTS_INT8), options("gpu")).await.err().unwrap(), "unknown backend");
-    assert_error(js_load(files(WEIGHTS_INT8), options("webgpu")).await.err().unwrap(), "WebGPU");
     let model = js_load(files(WEIGHTS_INT8), JsValue::UNDEFINED).await.unwrap();
     assert_error(js_classify(&model, JsValue::from_f64(3.0)).await.err().unwrap(), "array of strings");
     let mixed: Array = [JsValue::from_str("ok"), JsValue::from_f64(1.0)].into_iter().collect();
@@ -155,22 +154,81 @@ async fn mismatched_config_and_tokenizer_are_rejected() {
     let mut config: Value = serde_json::from_slice(CONFIG).unwrap();
     config["intermediate_size"] = 64.into();
     let bytes = serde_json::to_vec(&config).unwrap();
-    let err = Classifier::load(ModelBytes { config: &bytes, tokenizer: TOKENIZER, weights: WEIGHTS_INT8 }, LoadOptions::default());
+    let err = Classifier::load(ModelBytes { config: &bytes, tokenizer: TOKENIZER, weights: WEIGHTS_INT8 }, LoadOptions::default()).await;
     assert!(err.err().unwrap().to_string().contains("do not belong together"));
     let mut tokenizer: Value = serde_json::from_slice(TOKENIZER).unwrap();
     let vocab = tokenizer["model"]["vocab"].as_object_mut().unwrap();
     let n = vocab.len();
     vocab.insert("beyond-the-table".into(), (n + 100).into());
     let bytes = serde_json::to_vec(&tokenizer).unwrap();
-    let err = Classifier::load(ModelBytes { config: CONFIG, tokenizer: &bytes, weights: WEIGHTS_INT8 }, LoadOptions::default());
+    let err = Classifier::load(ModelBytes { config: CONFIG, tokenizer: &bytes, weights: WEIGHTS_INT8 }, LoadOptions::default()).await;
     assert!(err.err().unwrap().to_string().contains("embedding table"));
 }
 
 #[wasm_bindgen_test]
 async fn huge_and_empty_texts() {
-    let model = load(WEIGHTS_INT8);
+    let model = load(WEIGHTS_INT8).await;
     let huge = "tweet ".repeat(20_000);
     let out = model.classify(&["", " \n ", huge.as_str()]).await.unwrap();
     assert!(out.results[2].truncated);
     assert_eq!(out.results[0].logits, out.results[1].logits);
+}
+
+/// The forced-WebGPU classifier on the browser's adapter (SwiftShader in headless Chromium), or `None`
+/// with a visible skip where the browser exposes none. Built with `CI=true`, a missing adapter fails.
+async fn webgpu(weights: &[u8]) -> Option<Classifier> {
+    let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights };
+    let options = LoadOptions { backend: tweetguard::BackendChoice::Webgpu, ..Default::default() };
+    match Classifier::load(bytes, options).await {
+        Ok(classifier) => Some(classifier),
+        Err(err) => {
+            assert!(option_env!("CI").is_none(), "CI=true but this browser offers no WebGPU adapter: {err}");
+            wasm_bindgen_test::console_log!("SKIPPED: no WebGPU adapter in this browser ({err})");
+            None
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_f32_logits_match_pytorch_within_1e_3() {
+    let Some(model) = webgpu(WEIGHTS_F32).await else { return };
+    let goldens: Vec<Golden> = serde_json::from_slice(GOLDENS).unwrap();
+    let texts: Vec<&str> = goldens.iter().map(|g| g.text.as_str()).collect();
+    let out = model.classify(&texts).await.unwrap();
+    assert_eq!(out.backend, tweetguard::BackendKind::Webgpu, "{:?}", out.fallback_reason);
+    let worst = goldens.iter().zip(&out.results).flat_map(|(g, r)| r.logits.iter().zip(&g.logits_f32).map(|(a, b)| (a - b).abs())).fold(0f32, f32::max);
+    assert!(worst <= 1e-3, "WebGPU f32: max |logit diff| {worst} > 1e-3");
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_int8_matches_the_cpu_path_and_auto_skips_a_software_adapter() {
+    let Some(gpu) = webgpu(WEIGHTS_INT8).await else { return };
+    let cpu = load(WEIGHTS_INT8).await;
+    let goldens: Vec<Golden> = serde_json::from_slice(GOLDENS).unwrap();
+    let texts: Vec<&str> = goldens.iter().map(|g| g.text.as_str()).collect();
+    let (g, c) = (gpu.classify(&texts).await.unwrap(), cpu.classify(&texts).await.unwrap());
+    assert_eq!(g.backend, tweetguard::BackendKind::Webgpu);
+    for (i, (a, b)) in g.results.iter().zip(&c.results).enumerate() {
+        for (x, y) in a.logits.iter().zip(&b.logits) {
+            assert!((x - y).abs() <= 0.05 + 0.02 * y.abs(), "row {i}: WebGPU {x} vs CPU {y}");
+        }
+        if (b.score - 0.5).abs() > 0.05 {
+            assert_eq!(a.label, b.label, "row {i}");
+        }
+    }
+    // SwiftShader is a CPU adapter: auto keeps the CPU path and says why.
+    let adapter = gpu.info().adapter.unwrap_or_default();
+    let info = c.fallback_reason.unwrap_or_default();
+    if adapter.to_lowercase().contains("swiftshader") {
+        assert_eq!(c.backend, tweetguard::BackendKind::Cpu);
+        assert!(info.contains("CPU/software"), "{info}");
+    }
+    // A lost device hands over to the CPU with the same answers.
+    gpu.simulate_device_loss();
+    let after = gpu.classify(&texts).await.unwrap();
+    assert_eq!(after.backend, tweetguard::BackendKind::Cpu);
+    assert!(after.fallback_reason.unwrap().contains("lost"));
+    for (a, b) in after.results.iter().zip(&c.results) {
+        assert_eq!(a.logits, b.logits);
+    }
 }

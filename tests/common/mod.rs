@@ -92,7 +92,7 @@ pub fn tiny_bytes(weights: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 }
 
 pub fn load(config: &[u8], tokenizer: &[u8], weights: &[u8], head: HeadInit) -> tweetguard::Result<Classifier> {
-    Classifier::load(ModelBytes { config, tokenizer, weights }, LoadOptions { head, ..LoadOptions::default() })
+    pollster::block_on(Classifier::load(ModelBytes { config, tokenizer, weights }, LoadOptions { head, ..LoadOptions::default() }))
 }
 
 /// Logits of `texts` through the public API.

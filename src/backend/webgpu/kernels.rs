@@ -1,0 +1,234 @@
+//! The WGSL kernels (`shaders/*.wgsl`), compiled once per device, and the code that binds their buffers
+//! and records their dispatches. Variants (int8 or f32 weights, the longest sequence) are injected as
+//! constants at the top of the source. Every kernel here has a test against the CPU reference.
+
+use wgpu::util::DeviceExt;
+
+use super::device::Gpu;
+
+const MATMUL: &str = include_str!("shaders/matmul.wgsl");
+const LAYERNORM: &str = include_str!("shaders/layernorm.wgsl");
+const EMBEDDINGS: &str = include_str!("shaders/embeddings.wgsl");
+const ATTENTION: &str = include_str!("shaders/attention.wgsl");
+
+/// Output tile of the matrix multiply (rows and columns per workgroup).
+const MATMUL_TILE: u32 = 64;
+/// Invocations per workgroup of the row-wise kernels.
+const ROW_WORKGROUP: u32 = 64;
+/// Most workgroups along one dispatch dimension (WebGPU's guaranteed minimum).
+const MAX_GROUPS: u32 = 65535;
+
+/// The epilogue of a linear layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    None = 0,
+    /// Exact GELU, `x Φ(x)`; WGSL has no `erf`, so the kernel uses Abramowitz & Stegun 7.1.26
+    /// (|erf error| <= 1.5e-7, so |GELU error| <= 1e-7 |x|).
+    Gelu = 1,
+    /// `tanh`, with the input clamped to [-15, 15] (tanh is +-1 within f32 precision beyond).
+    Tanh = 2,
+    /// The tanh approximation of GELU (HF `gelu_new`).
+    GeluTanh = 3,
+    Relu = 4,
+}
+
+/// A weight matrix `[rows, cols]` on the GPU: int8 (4 values per `u32`, rows padded to 32 values, one f32
+/// scale per block of 32) or f32. `scales` is a 4-byte placeholder for f32 weights.
+pub struct GpuMatrix {
+    pub data: wgpu::Buffer,
+    pub scales: wgpu::Buffer,
+    pub rows: usize,
+    pub cols: usize,
+    pub int8: bool,
+}
+
+impl GpuMatrix {
+    /// Columns as stored: padded to whole blocks for int8.
+    pub fn stored_cols(&self) -> usize {
+        if self.int8 {
+            crate::weights::quant::padded_len(self.cols)
+        } else {
+            self.cols
+        }
+    }
+}
+
+/// The compiled pipelines.
+pub struct Kernels {
+    matmul_int8: wgpu::ComputePipeline,
+    matmul_f32: wgpu::ComputePipeline,
+    layernorm: wgpu::ComputePipeline,
+    embeddings_int8: wgpu::ComputePipeline,
+    embeddings_f32: wgpu::ComputePipeline,
+    attention: wgpu::ComputePipeline,
+    /// Longest sequence the attention kernel's workgroup memory holds.
+    pub max_seq: usize,
+}
+
+fn pipeline(gpu: &Gpu, label: &str, source: &str) -> wgpu::ComputePipeline {
+    let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(label),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+fn with_int8(int8: bool, source: &str) -> String {
+    format!("const INT8: bool = {int8};\n{source}")
+}
+
+fn groups(n: usize, per_group: u32) -> u32 {
+    (n as u32).div_ceil(per_group)
+}
+
+/// Splits a count of workgroups over x and y so neither exceeds the per-dimension limit; the shader
+/// recombines them as `x + y * 65535`.
+fn split_groups(count: u32) -> (u32, u32) {
+    if count <= MAX_GROUPS {
+        (count, 1)
+    } else {
+        (MAX_GROUPS, count.div_ceil(MAX_GROUPS))
+    }
+}
+
+/// Plain-old-data uniform block of eight 32-bit words.
+fn uniform(gpu: &Gpu, words: [u32; 8]) -> wgpu::Buffer {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("dims"),
+        contents: &bytes,
+        usage: wgpu::BufferUsages::UNIFORM,
+    })
+}
+
+fn bind(gpu: &Gpu, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+        .collect();
+    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    })
+}
+
+fn dispatch(pass: &mut wgpu::ComputePass, pipeline: &wgpu::ComputePipeline, group: &wgpu::BindGroup, xyz: (u32, u32, u32)) {
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, group, &[]);
+    pass.dispatch_workgroups(xyz.0, xyz.1, xyz.2);
+}
+
+impl Kernels {
+    /// Compiles every kernel for sequences up to `max_seq` tokens.
+    pub fn new(gpu: &Gpu, max_seq: usize) -> Kernels {
+        let attention = ATTENTION.replace("MAX_SEQ", &max_seq.max(1).to_string());
+        Kernels {
+            matmul_int8: pipeline(gpu, "matmul_int8", &with_int8(true, MATMUL)),
+            matmul_f32: pipeline(gpu, "matmul_f32", &with_int8(false, MATMUL)),
+            layernorm: pipeline(gpu, "layernorm", LAYERNORM),
+            embeddings_int8: pipeline(gpu, "embeddings_int8", &with_int8(true, EMBEDDINGS)),
+            embeddings_f32: pipeline(gpu, "embeddings_f32", &with_int8(false, EMBEDDINGS)),
+            attention: pipeline(gpu, "attention", &attention),
+            max_seq,
+        }
+    }
+
+    /// `y[m, n] = act(x[m * x_stride + k] . w[n, k] + bias[n])` for `m` rows.
+    #[allow(clippy::too_many_arguments)]
+    pub fn linear(
+        &self,
+        gpu: &Gpu,
+        pass: &mut wgpu::ComputePass,
+        x: &wgpu::Buffer,
+        x_stride: usize,
+        m: usize,
+        w: &GpuMatrix,
+        bias: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        act: Activation,
+    ) {
+        let pipeline = if w.int8 { &self.matmul_int8 } else { &self.matmul_f32 };
+        let dims = uniform(gpu, [m as u32, w.rows as u32, w.cols as u32, x_stride as u32, w.stored_cols() as u32, act as u32, 0, 0]);
+        let group = bind(gpu, pipeline, &[&dims, x, &w.data, &w.scales, bias, y]);
+        dispatch(pass, pipeline, &group, (groups(w.rows, MATMUL_TILE), groups(m, MATMUL_TILE), 1));
+    }
+
+    /// `y = LayerNorm(x + residual)` over rows of `cols` values (`residual` optional).
+    #[allow(clippy::too_many_arguments)]
+    pub fn layer_norm(
+        &self,
+        gpu: &Gpu,
+        pass: &mut wgpu::ComputePass,
+        x: &wgpu::Buffer,
+        residual: Option<&wgpu::Buffer>,
+        gamma: &wgpu::Buffer,
+        beta: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        rows: usize,
+        cols: usize,
+        eps: f32,
+    ) {
+        let dims = uniform(gpu, [rows as u32, cols as u32, residual.is_some() as u32, eps.to_bits(), 0, 0, 0, 0]);
+        let group = bind(gpu, &self.layernorm, &[&dims, x, residual.unwrap_or(x), gamma, beta, y]);
+        let (gx, gy) = split_groups(rows as u32);
+        dispatch(pass, &self.layernorm, &group, (gx, gy, 1));
+    }
+
+    /// `out[t] = word[ids[t]] + position[t mod seq] + token_type[types[t]]` for `tokens` tokens.
+    #[allow(clippy::too_many_arguments)]
+    pub fn embeddings(
+        &self,
+        gpu: &Gpu,
+        pass: &mut wgpu::ComputePass,
+        ids: &wgpu::Buffer,
+        types: &wgpu::Buffer,
+        tables: [&GpuMatrix; 3],
+        out: &wgpu::Buffer,
+        tokens: usize,
+        seq: usize,
+    ) {
+        let [word, position, token_type] = tables;
+        let pipeline = if word.int8 { &self.embeddings_int8 } else { &self.embeddings_f32 };
+        let hidden = word.cols;
+        let dims = uniform(gpu, [tokens as u32, seq as u32, hidden as u32, word.stored_cols() as u32, 0, 0, 0, 0]);
+        let group = bind(
+            gpu,
+            pipeline,
+            &[&dims, ids, types, &word.data, &word.scales, &position.data, &position.scales, &token_type.data, &token_type.scales, out],
+        );
+        let (gy, gz) = split_groups(tokens as u32);
+        dispatch(pass, pipeline, &group, (groups(hidden, ROW_WORKGROUP), gy, gz));
+    }
+
+    /// Multi-head self-attention over `qkv` (`[batch * seq, 3 * hidden]`) with the padding `mask`
+    /// (`[batch * seq]`, 1 = token) into `ctx` (`[batch * seq, hidden]`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(
+        &self,
+        gpu: &Gpu,
+        pass: &mut wgpu::ComputePass,
+        qkv: &wgpu::Buffer,
+        mask: &wgpu::Buffer,
+        ctx: &wgpu::Buffer,
+        batch: usize,
+        seq: usize,
+        hidden: usize,
+        heads: usize,
+    ) {
+        assert!(seq <= self.max_seq, "sequence of {seq} tokens exceeds the compiled {}", self.max_seq);
+        let head_dim = hidden / heads;
+        let scale = (1.0 / (head_dim as f64).sqrt()) as f32;
+        let dims = uniform(gpu, [seq as u32, hidden as u32, heads as u32, head_dim as u32, scale.to_bits(), 0, 0, 0]);
+        let group = bind(gpu, &self.attention, &[&dims, qkv, mask, ctx]);
+        dispatch(pass, &self.attention, &group, (seq as u32, heads as u32, batch as u32));
+    }
+}

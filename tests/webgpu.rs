@@ -1,0 +1,135 @@
+//! The WebGPU backend end to end, natively through wgpu (lavapipe on CI): the whole model's logits
+//! against the CPU path on the tiny fixture (f32 within 1e-3; int8 within the published int8 tolerance,
+//! both backends reading the same int8 file, so they should agree far closer), and on real validation
+//! tweets; `auto` refusing a CPU adapter with a reason; a lost device falling back to the CPU with the
+//! same answers. Without an adapter the tests skip and say so; with `CI=true` they fail.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::*;
+use tweetguard::{BackendChoice, BackendKind, Classifier, HeadInit, LoadOptions, ModelBytes};
+
+fn load(weights: &[u8], backend: BackendChoice) -> tweetguard::Result<Classifier> {
+    let (config, tokenizer) = (read(fixture("tiny/config.json")), read(fixture("tiny/tokenizer.json")));
+    let options = LoadOptions { backend, batch_size: 16, ..LoadOptions::default() };
+    pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights }, options))
+}
+
+/// The forced-WebGPU classifier, or `None` (skip) where this machine has no adapter.
+fn gpu_classifier(weights: &[u8]) -> Option<Classifier> {
+    match load(weights, BackendChoice::Webgpu) {
+        Ok(classifier) => Some(classifier),
+        Err(err) if err.to_string().contains("no WebGPU adapter") => {
+            skip_or_fail(&format!("there is no WebGPU adapter ({err}); install mesa-vulkan-drivers"));
+            None
+        }
+        Err(err) => panic!("WebGPU load failed: {err}"),
+    }
+}
+
+fn texts() -> Vec<String> {
+    let mut texts: Vec<String> = ["", "hello world", "Just setting up my twttr 🐦", &"long tweet ".repeat(80)].map(String::from).to_vec();
+    if let Some(validation) = validation_texts() {
+        texts.extend(validation.into_iter().take(96));
+    }
+    texts
+}
+
+fn decisive_labels_agree(gpu: &tweetguard::Classification, cpu: &tweetguard::Classification) {
+    for (i, (g, c)) in gpu.results.iter().zip(&cpu.results).enumerate() {
+        if (c.score - 0.5).abs() > 0.05 {
+            assert_eq!(g.label, c.label, "row {i}: WebGPU and CPU labels differ on a decisive row");
+        }
+    }
+}
+
+#[test]
+fn webgpu_logits_match_the_cpu_path_f32_and_int8() {
+    for (file, atol, rtol) in [("tiny/model.safetensors", 1e-3, 0.0), ("tiny/model.int8.safetensors", 0.05, 0.02)] {
+        let weights = read(fixture(file));
+        let Some(gpu) = gpu_classifier(&weights) else { return };
+        let cpu = load(&weights, BackendChoice::Cpu).unwrap();
+        let texts = texts();
+        let (g, c) = (pollster::block_on(gpu.classify(&texts)).unwrap(), pollster::block_on(cpu.classify(&texts)).unwrap());
+        assert_eq!(g.backend, BackendKind::Webgpu, "{:?}", g.fallback_reason);
+        assert_eq!(c.backend, BackendKind::Cpu);
+        let gl: Vec<Vec<f32>> = g.results.iter().map(|r| r.logits.clone()).collect();
+        let cl: Vec<Vec<f32>> = c.results.iter().map(|r| r.logits.clone()).collect();
+        assert_logits_within(&format!("WebGPU vs CPU, {file}"), &gl, &cl, atol, rtol);
+        decisive_labels_agree(&g, &c);
+        assert!(g.results[3].truncated);
+        let info = gpu.info();
+        assert_eq!(info.backend, "webgpu");
+        assert!(info.adapter.is_some());
+    }
+}
+
+#[test]
+fn batch_one_and_a_large_batch_give_the_same_logits() {
+    let weights = read(fixture("tiny/model.int8.safetensors"));
+    let Some(gpu) = gpu_classifier(&weights) else { return };
+    let texts = texts();
+    let all = pollster::block_on(gpu.classify(&texts)).unwrap();
+    for (i, text) in texts.iter().enumerate().step_by(17) {
+        let one = pollster::block_on(gpu.classify(&[text])).unwrap();
+        assert_logits_close(&format!("row {i} alone vs in a batch"), &[one.results[0].logits.clone()], &[all.results[i].logits.clone()], 1e-4);
+    }
+}
+
+#[test]
+fn auto_prefers_the_cpu_on_a_software_adapter_and_says_why() {
+    let weights = read(fixture("tiny/model.int8.safetensors"));
+    let Some(gpu) = gpu_classifier(&weights) else { return };
+    let adapter = gpu.info().adapter.unwrap();
+    let auto = load(&weights, BackendChoice::Auto).unwrap();
+    let out = pollster::block_on(auto.classify(&["hello"])).unwrap();
+    let software = ["llvmpipe", "lavapipe", "swiftshader"].iter().any(|s| adapter.to_lowercase().contains(s));
+    if software {
+        assert_eq!(out.backend, BackendKind::Cpu);
+        let reason = out.fallback_reason.expect("auto must say why it did not use WebGPU");
+        assert!(reason.contains("CPU/software"), "{reason}");
+    } else {
+        eprintln!("adapter {adapter} is a real GPU: auto chose {:?}", out.backend);
+    }
+}
+
+#[test]
+fn a_lost_device_falls_back_to_the_cpu_with_the_same_answers() {
+    let weights = read(fixture("tiny/model.int8.safetensors"));
+    let Some(gpu) = gpu_classifier(&weights) else { return };
+    let texts = texts();
+    let before = pollster::block_on(gpu.classify(&texts)).unwrap();
+    assert_eq!(before.backend, BackendKind::Webgpu);
+    gpu.simulate_device_loss();
+    for _ in 0..2 {
+        let after = pollster::block_on(gpu.classify(&texts)).unwrap();
+        assert_eq!(after.backend, BackendKind::Cpu);
+        let reason = after.fallback_reason.clone().unwrap();
+        assert!(reason.contains("lost") && reason.contains("CPU"), "{reason}");
+        decisive_labels_agree(&before, &after);
+        let (b, a): (Vec<_>, Vec<_>) = before.results.iter().zip(&after.results).map(|(b, a)| (b.logits.clone(), a.logits.clone())).unzip();
+        assert_logits_within("before vs after the loss", &a, &b, 0.05, 0.02);
+    }
+    assert_eq!(gpu.info().backend, "cpu");
+}
+
+#[test]
+fn an_untrained_head_is_the_same_on_both_backends() {
+    let bytes = read(fixture("tiny/model.safetensors"));
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let kept: Vec<_> = st.tensors().into_iter().filter(|(n, _)| !n.starts_with("classifier.")).collect();
+    let bare = safetensors::serialize(kept, None).unwrap();
+    let (config, tokenizer) = (read(fixture("tiny/config.json")), read(fixture("tiny/tokenizer.json")));
+    let load_bare = |backend| {
+        let options = LoadOptions { backend, head: HeadInit::RandomIfMissing { seed: 3 }, ..LoadOptions::default() };
+        pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights: &bare }, options))
+    };
+    let Ok(gpu) = load_bare(BackendChoice::Webgpu) else { return skip_or_fail("no WebGPU adapter") };
+    let cpu = load_bare(BackendChoice::Cpu).unwrap();
+    assert!(gpu.info().untrained_head && cpu.info().untrained_head);
+    let texts = texts();
+    let g: Vec<_> = pollster::block_on(gpu.classify(&texts)).unwrap().results.into_iter().map(|r| r.logits).collect();
+    let c: Vec<_> = pollster::block_on(cpu.classify(&texts)).unwrap().results.into_iter().map(|r| r.logits).collect();
+    assert_logits_close("untrained head, WebGPU vs CPU", &g, &c, 1e-3);
+}
