@@ -6,10 +6,15 @@
 //!
 //! The same code serves inference (fused candle kernels, weights from a [`crate::weights::WeightStore`])
 //! and training (differentiable LayerNorm and softmax, weights from a `VarMap`): `load` takes any
-//! `VarBuilder` and `forward` takes the mode.
+//! `VarBuilder` and `forward` takes the mode. [`seed_dropout`] makes training's dropout masks
+//! reproducible.
 
-use candle_core::{DType, Module, Tensor, D};
+use std::cell::RefCell;
+
+use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, Init, Linear, VarBuilder};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use crate::config::{BertConfig, HiddenAct};
 
@@ -23,9 +28,46 @@ pub enum Mode {
 impl Mode {
     fn dropout(self, xs: &Tensor, p: f64) -> candle_core::Result<Tensor> {
         match self {
-            Mode::Train if p > 0.0 => candle_nn::ops::dropout(xs, p as f32),
+            Mode::Train if p > 0.0 => dropout(xs, p),
             _ => Ok(xs.clone()),
         }
+    }
+}
+
+thread_local! {
+    /// Dropout masks on the CPU once [`seed_dropout`] has run on this thread: candle's CPU device draws
+    /// from an unseedable generator (`Device::set_seed` fails there).
+    static CPU_DROPOUT_RNG: RefCell<Option<StdRng>> = const { RefCell::new(None) };
+}
+
+/// Makes the dropout masks of [`Mode::Train`] a function of `seed` from here on: through the device's own
+/// generator on CUDA and Metal, through a seeded generator of the calling thread on the CPU. Without it
+/// dropout is random, as in candle. The trainer reseeds at every epoch, so a resumed run draws the masks
+/// an uninterrupted one would.
+pub fn seed_dropout(device: &Device, seed: u64) -> candle_core::Result<()> {
+    if device.is_cpu() {
+        CPU_DROPOUT_RNG.with(|rng| *rng.borrow_mut() = Some(StdRng::seed_from_u64(seed)));
+        Ok(())
+    } else {
+        device.set_seed(seed)
+    }
+}
+
+/// Inverted dropout: zeroes each value with probability `p` and scales the rest by `1 / (1 - p)`, the
+/// semantics of `candle_nn::ops::dropout`, with masks from the seeded CPU generator when there is one.
+fn dropout(xs: &Tensor, p: f64) -> candle_core::Result<Tensor> {
+    if !xs.device().is_cpu() {
+        return candle_nn::ops::dropout(xs, p as f32);
+    }
+    let scale = (1.0 / (1.0 - p)) as f32;
+    let mask = CPU_DROPOUT_RNG.with(|rng| {
+        let mut rng = rng.borrow_mut();
+        let rng = rng.as_mut()?;
+        Some((0..xs.elem_count()).map(|_| if rng.random::<f32>() >= p as f32 { scale } else { 0.0 }).collect::<Vec<f32>>())
+    });
+    match mask {
+        Some(mask) => xs * Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?,
+        None => candle_nn::ops::dropout(xs, p as f32),
     }
 }
 

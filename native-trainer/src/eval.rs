@@ -41,7 +41,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let path = args.data.unwrap_or_else(|| crate::data::tweepfake_dir().join("validation.csv"));
     let data = Dataset::read(&path, args.skip_bad_rows, args.limit)?;
     if !data.skipped.is_empty() {
-        eprintln!("skipped {} malformed rows (first: {})", data.skipped.len(), data.skipped[0]);
+        tracing::warn!("skipped {} malformed rows (first: {})", data.skipped.len(), data.skipped[0]);
     }
     let (logits, output) = core_logits(&classifier, &data.examples)?;
     let gold: Vec<u32> = data.examples.iter().map(|e| e.label).collect();
@@ -57,7 +57,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         eval.metrics.report(&LABELS)
     );
     print!("{report}");
-    eprintln!(
+    tracing::info!(
         "{:.1} texts/s (tokenize {:.0} ms, infer {:.0} ms)",
         gold.len() as f64 / ((output.timings.tokenize_ms + output.timings.infer_ms) / 1e3),
         output.timings.tokenize_ms,

@@ -1,8 +1,9 @@
 //! Writes the model folder of docs/contracts.md section 2: `model/` (int8 weights, config, tokenizer,
 //! `manifest.json` with sizes and SHA-256, `MODEL_CARD.md`), `hf/` (f32, loads in HF transformers as
-//! `BertForSequenceClassification`), `eval_results.txt` and `predictions.txt`. Calibrates a temperature on
-//! the validation logits, and evaluates the int8 model through the core crate, the code the browser runs.
-//! Every file is written atomically (temporary file, then rename).
+//! `BertForSequenceClassification`), `eval_results.txt`, `predictions.txt` and `confusion_matrix.svg`, plus
+//! `training_loss.tsv` and `training_curve.svg` after training. Calibrates a temperature on the validation
+//! logits, and evaluates the int8 model through the core crate, the code the browser runs. Every file is
+//! written atomically (temporary file, then rename).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,7 +14,9 @@ use tweetguard::weights::quant;
 use tweetguard::{BertConfig, Classification, Classifier, LoadOptions, ModelBytes};
 
 use crate::data::{Example, LABELS};
+use crate::history::TrainingHistory;
 use crate::metrics::{self, Metrics};
+use crate::plots;
 
 /// Metrics and argmax predictions of one set of logits.
 pub struct Evaluation {
@@ -80,8 +83,8 @@ pub struct Export {
     /// f32 logits of the validation rows, for metrics and calibration.
     pub validation_logits: Vec<Vec<f32>>,
     pub validation: Vec<Example>,
-    /// (step, loss) of training, empty for a plain export.
-    pub loss_curve: Vec<(usize, f64)>,
+    /// Loss per step and metrics per epoch of training; empty for a plain export.
+    pub history: TrainingHistory,
     pub training_args: serde_json::Value,
     pub source: String,
 }
@@ -165,9 +168,11 @@ impl Export {
         let _ = writeln!(results, "int8 classification report:\n{}", int8_eval.metrics.report(&LABELS));
         write_atomic(&out.join("eval_results.txt"), results.as_bytes())?;
         f32_eval.write_predictions(&out.join("predictions.txt"))?;
-        if !self.loss_curve.is_empty() {
-            let curve: String = self.loss_curve.iter().map(|(s, l)| format!("{s}\t{l:.6}\n")).collect();
-            write_atomic(&out.join("training_loss.tsv"), format!("step\tloss\n{curve}").as_bytes())?;
+        let panels = [("f32 weights", f32_eval.metrics.confusion), ("int8 weights (the browser's)", int8_eval.metrics.confusion)];
+        write_atomic(&out.join("confusion_matrix.svg"), plots::confusion_matrices(&panels, &LABELS)?.as_bytes())?;
+        if !self.history.is_empty() {
+            write_atomic(&out.join("training_loss.tsv"), self.history.loss_tsv().as_bytes())?;
+            write_atomic(&out.join("training_curve.svg"), plots::training_curve(&self.history)?.as_bytes())?;
         }
         Ok(Outcome { f32: f32_eval.metrics, int8: int8_eval.metrics, temperature, ece_before, ece_after })
     }

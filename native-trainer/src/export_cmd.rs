@@ -1,6 +1,6 @@
 //! `export`: turn a fine-tuned Hugging Face BERT classification checkpoint (for example one trained with
 //! PyTorch) into the model folder the browser loads: int8 weights, manifest, model card, calibration and
-//! metrics on a labelled validation file, computed through the core crate.
+//! metrics and a confusion matrix on a labelled validation file, computed through the core crate.
 
 use std::path::PathBuf;
 
@@ -9,6 +9,7 @@ use tweetguard::{BackendChoice, BertConfig, Classifier, LoadOptions};
 
 use crate::data::Dataset;
 use crate::export::{core_logits, prepare_output_dir, Export};
+use crate::history::TrainingHistory;
 use crate::model_dir::ModelFiles;
 
 #[derive(clap::Args, serde::Serialize)]
@@ -40,6 +41,9 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let classifier = pollster::block_on(Classifier::load(files.bytes(), options)).with_context(|| format!("loading {}", files.dir.display()))?;
     let path = args.validation_file.clone().unwrap_or_else(|| crate::data::tweepfake_dir().join("validation.csv"));
     let validation = Dataset::read(&path, args.skip_bad_rows, args.eval_limit)?;
+    if !validation.skipped.is_empty() {
+        tracing::warn!("skipped {} malformed rows of {} (first: {})", validation.skipped.len(), path.display(), validation.skipped[0]);
+    }
     let (logits, _) = core_logits(&classifier, &validation.examples)?;
     let hf_weights = tweetguard::weights::quant::float_safetensors_as_f32(&files.weights)?;
     let outcome = Export {
@@ -49,11 +53,11 @@ pub fn run(args: ExportArgs) -> Result<()> {
         max_length: args.max_seq_length,
         validation_logits: logits,
         validation: validation.examples,
-        loss_curve: Vec::new(),
+        history: TrainingHistory::default(),
         training_args: serde_json::to_value(&args)?,
         source: args.model.display().to_string(),
     }
     .write(&args.output_dir)?;
-    eprintln!("{}", outcome.summary());
+    tracing::info!("{}", outcome.summary());
     Ok(())
 }

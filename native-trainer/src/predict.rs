@@ -52,13 +52,13 @@ pub fn run(args: PredictArgs) -> Result<()> {
         .with_context(|| format!("loading the model in {}", files.dir.display()))?;
     let info = classifier.info();
     if info.untrained_head {
-        eprintln!("warning: {} has no classifier head; using an UNTRAINED random head: labels are meaningless", files.dir.display());
+        tracing::warn!("{} has no classifier head; using an UNTRAINED random head: labels are meaningless", files.dir.display());
     }
     let source = input::read_source(&args.input)?;
     let texts = input::texts(&source, &args.input, args.format, &args.text_column)?;
     let output = pollster::block_on(classifier.classify(&texts))?;
     if let Some(reason) = &output.fallback_reason {
-        eprintln!("note: {reason}");
+        tracing::info!("{reason}");
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -77,7 +77,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         writeln!(out, "{line}")?;
     }
     out.flush()?;
-    eprintln!(
+    tracing::info!(
         "classified {} texts with {} on {} in {:.1} ms (tokenize {:.1} ms, infer {:.1} ms)",
         texts.len(),
         files.weights_name,

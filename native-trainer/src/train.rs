@@ -1,21 +1,25 @@
 //! `train`: fine-tune a BERT checkpoint for bot-vs-human classification, as `run_glue.py` does: AdamW
 //! (weight decay except on biases and LayerNorm), linear warmup then linear decay, gradient clipping,
-//! dropout, shuffled length-padded batches. Evaluates after each epoch, calibrates a temperature on the
-//! validation split, and exports the model folder (docs/contracts.md section 2).
+//! dropout, shuffled length-padded batches. Evaluates and checkpoints after each epoch (`--resume`
+//! continues from a checkpoint to the same weights as an uninterrupted run), calibrates a temperature on
+//! the validation split, and exports the model folder (docs/contracts.md section 2).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use candle_core::{Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use indicatif::{ProgressBar, ProgressStyle};
-use tweetguard::model::Mode;
-use tweetguard::tokenize::{batches_by_length, TextEncoder};
+use candle_core::{Device, Tensor};
+use tweetguard::model::{seed_dropout, Mode};
+use tweetguard::tokenize::{batches_by_length, EncodedBatch, TextEncoder};
 
+use crate::checkpoint::{self, Checkpoint, TrainerState};
 use crate::data::{self, Dataset, Example};
 use crate::export::{self, Evaluation};
+use crate::history::{EpochRecord, StepLoss, TrainingHistory};
+use crate::logging;
+use crate::metrics;
 use crate::model_dir::ModelFiles;
+use crate::optim::{clip_grad_norm, AdamW};
 use crate::trainable::Trainable;
 
 /// Where training math runs.
@@ -72,6 +76,7 @@ pub struct TrainArgs {
     pub weight_decay: f64,
     #[arg(long, default_value_t = 1.0)]
     pub max_grad_norm: f64,
+    /// Seeds the head's initialisation, and the shuffling and dropout of each epoch.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Where training math runs.
@@ -86,6 +91,14 @@ pub struct TrainArgs {
     /// Skip malformed rows (counted and reported) instead of stopping.
     #[arg(long)]
     pub skip_bad_rows: bool,
+    /// Continue from a checkpoint: the newest in OUTPUT_DIR/checkpoints, or the given checkpoint folder
+    /// (or output folder). The other arguments must match the checkpoint's, except where things are
+    /// written, the device and validation.
+    #[arg(long, value_name = "CHECKPOINT", num_args = 0..=1)]
+    pub resume: Option<Option<PathBuf>>,
+    /// Keep only the newest N epoch checkpoints in OUTPUT_DIR/checkpoints (0 keeps all).
+    #[arg(long, default_value_t = 2)]
+    pub save_total_limit: usize,
 }
 
 /// Learning rate at `step` of `total`: linear warmup over `warmup` steps, then linear decay to 0.
@@ -102,20 +115,25 @@ fn decays(name: &str) -> bool {
     !(name.ends_with(".bias") || name.contains("LayerNorm"))
 }
 
-/// Scales gradients so their global L2 norm is at most `max_norm`; returns the norm before clipping.
-fn clip_grad_norm(grads: &mut candle_core::backprop::GradStore, vars: &[Var], max_norm: f64) -> Result<f64> {
-    let squares = vars.iter().filter_map(|v| grads.get(v)).map(|g| g.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
-    // One device-to-host read per step, not one per tensor.
-    let norm = (Tensor::stack(&squares, 0)?.sum_all()?.to_scalar::<f32>()? as f64).sqrt();
-    if norm > max_norm {
-        let factor = max_norm / (norm + 1e-6);
-        for var in vars {
-            if let Some(g) = grads.remove(var) {
-                grads.insert(var, (g * factor)?);
-            }
-        }
+/// AdamW over every variable of `model`, decaying the weights that [`decays`] names.
+pub fn optimizer(model: &Trainable, weight_decay: f64) -> Result<AdamW> {
+    AdamW::new(model.named_vars(), |name| if decays(name) { weight_decay } else { 0.0 })
+}
+
+/// One optimisation step on a padded batch: forward with dropout, cross-entropy, backward, gradient
+/// clipping to `max_grad_norm`, AdamW at `lr`. Returns the batch's mean loss; a non-finite loss is an
+/// error and leaves the weights untouched.
+pub fn train_step(model: &Trainable, optimizer: &mut AdamW, batch: &EncodedBatch, labels: &[u32], lr: f64, max_grad_norm: f64) -> Result<f64> {
+    let labels = Tensor::new(labels, &model.device)?;
+    let loss = candle_nn::loss::cross_entropy(&model.forward(batch, Mode::Train)?, &labels)?;
+    let value = loss.to_scalar::<f32>()? as f64;
+    if !value.is_finite() {
+        bail!("the loss became {value}: lower --learning-rate or check the data");
     }
-    Ok(norm)
+    let mut grads = loss.backward()?;
+    clip_grad_norm(&mut grads, optimizer.vars(), max_grad_norm)?;
+    optimizer.step(&grads, lr)?;
+    Ok(value)
 }
 
 /// Batches of row indices with little padding: the shuffled rows are cut into pools of 50 batches, each
@@ -153,9 +171,49 @@ pub fn predict_logits(model: &Trainable, encoder: &TextEncoder, examples: &[&Exa
     Ok(logits)
 }
 
+/// Where a run starts: the pretrained model with zero moments, or a checkpoint.
+struct Start {
+    model: Trainable,
+    optimizer: AdamW,
+    completed_epochs: usize,
+    history: TrainingHistory,
+}
+
+fn start(args: &TrainArgs, files: &ModelFiles, config: tweetguard::BertConfig, device: Device, base_sha256: &str) -> Result<Start> {
+    let Some(resume) = &args.resume else {
+        let model = Trainable::from_checkpoint(config, files.weights.clone(), args.seed, device)?;
+        let optimizer = optimizer(&model, args.weight_decay)?;
+        return Ok(Start { model, optimizer, completed_epochs: 0, history: TrainingHistory::default() });
+    };
+    let dir = checkpoint::locate(&args.output_dir, resume.as_deref())?;
+    let saved = Checkpoint::read(&dir)?;
+    saved.state.ensure_resumable(base_sha256, &serde_json::to_value(args)?).with_context(|| format!("cannot resume from {}", dir.display()))?;
+    let model = Trainable::from_checkpoint(config, saved.weights, args.seed, device).with_context(|| format!("loading {}", dir.display()))?;
+    let mut optimizer = optimizer(&model, args.weight_decay)?;
+    optimizer.load_state(&saved.optimizer).with_context(|| format!("loading the optimizer state of {}", dir.display()))?;
+    tracing::info!(
+        "resuming from {} (epoch {} done, step {})",
+        dir.display(),
+        saved.state.completed_epochs,
+        saved.state.global_step
+    );
+    Ok(Start { model, optimizer, completed_epochs: saved.state.completed_epochs, history: saved.state.history })
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     let started = Instant::now();
-    export::prepare_output_dir(&args.output_dir, args.overwrite_output_dir)?;
+    if args.resume.is_none() {
+        let earlier = checkpoint::list(&args.output_dir)?;
+        if !earlier.is_empty() && !args.overwrite_output_dir {
+            bail!(
+                "{} holds checkpoints of an earlier run: pass --resume to continue it, or --overwrite-output-dir to start over",
+                args.output_dir.display()
+            );
+        }
+        export::prepare_output_dir(&args.output_dir, args.overwrite_output_dir)?;
+        // A new run's checkpoints must not mix with an earlier run's.
+        checkpoint::remove_all(&args.output_dir)?;
+    }
     let device = device(args.device)?;
     let files = ModelFiles::read_for_training(&args.model)?;
     let mut config = tweetguard::BertConfig::from_json(&files.config)?;
@@ -167,39 +225,35 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let validation = Dataset::read(&val_path, args.skip_bad_rows, args.eval_limit)?;
     for set in [&train, &validation] {
         if !set.skipped.is_empty() {
-            eprintln!("skipped {} malformed rows of {} (first: {})", set.skipped.len(), set.path.display(), set.skipped[0]);
+            tracing::warn!("skipped {} malformed rows of {} (first: {})", set.skipped.len(), set.path.display(), set.skipped[0]);
         }
     }
-    eprintln!(
+    tracing::info!(
         "training {} on {} rows, validating on {} rows, device {:?}",
         args.model.display(),
         train.examples.len(),
         validation.examples.len(),
         device
     );
-    let model = Trainable::from_checkpoint(config, files.weights.clone(), args.seed, device)?;
-    let named = model.named_vars();
-    let vars: Vec<Var> = named.iter().map(|(_, v)| v.clone()).collect();
-    let group = |decay: bool| named.iter().filter(|(n, _)| decays(n) == decay).map(|(_, v)| v.clone()).collect::<Vec<_>>();
-    let params = |weight_decay| ParamsAdamW { lr: args.learning_rate, weight_decay, ..Default::default() };
-    let mut optimizers = [AdamW::new(group(true), params(args.weight_decay))?, AdamW::new(group(false), params(0.0))?];
+    let base_sha256 = checkpoint::fingerprint(&files.weights);
+    let Start { model, mut optimizer, mut completed_epochs, mut history } = start(&args, &files, config, device, &base_sha256)?;
 
     let steps_per_epoch = train.examples.len().div_ceil(args.train_batch_size);
     let total_steps = ((steps_per_epoch as f64) * args.num_train_epochs).ceil().max(1.0) as usize;
     let warmup = (args.warmup_ratio * total_steps as f64) as usize;
     let val_refs: Vec<&Example> = validation.examples.iter().collect();
     let gold: Vec<u32> = val_refs.iter().map(|e| e.label).collect();
-    let mut curve = Vec::new();
-    let mut step = 0;
-    let mut epoch = 0;
-    let mut logits = Vec::new();
+    let mut step = history.global_step();
+    let mut last_logits = None;
     while step < total_steps {
-        let order = train.shuffled(args.seed.wrapping_add(epoch as u64));
+        // Shuffling and dropout depend on the seed and the epoch only, so a resumed run repeats them.
+        let epoch_seed = args.seed.wrapping_add(completed_epochs as u64);
+        seed_dropout(&model.device, epoch_seed)?;
+        let order = train.shuffled(epoch_seed);
         let encodings = encode_all(&encoder, &order)?;
-        let batches = bucketed_batches(&encodings, args.train_batch_size, args.seed.wrapping_add(epoch as u64));
-        let bar = ProgressBar::new(batches.len().min(total_steps - step) as u64);
-        bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}").expect("template"));
-        bar.set_prefix(format!("{}", epoch + 1));
+        let batches = bucketed_batches(&encodings, args.train_batch_size, epoch_seed);
+        let bar = logging::progress_bar(batches.len().min(total_steps - step) as u64, "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}");
+        bar.set_prefix(format!("{}", completed_epochs + 1));
         let epoch_start = Instant::now();
         let (mut loss_sum, mut seen) = (0f64, 0usize);
         for rows in &batches {
@@ -207,43 +261,63 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 break;
             }
             let lr = lr_at(step, total_steps, warmup, args.learning_rate);
-            optimizers.iter_mut().for_each(|o| o.set_learning_rate(lr));
             let batch = encoder.pad(&rows.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
-            let labels = Tensor::new(rows.iter().map(|&i| order[i].label).collect::<Vec<u32>>(), &model.device)?;
-            let logits = model.forward(&batch, Mode::Train)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &labels)?;
-            let loss_value = loss.to_scalar::<f32>()? as f64;
-            if !loss_value.is_finite() {
-                bail!("the loss became {loss_value} at step {step} (epoch {}): lower --learning-rate or check the data", epoch + 1);
-            }
-            let mut grads = loss.backward()?;
-            clip_grad_norm(&mut grads, &vars, args.max_grad_norm)?;
-            for opt in &mut optimizers {
-                opt.step(&grads)?;
-            }
-            loss_sum += loss_value * rows.len() as f64;
+            let labels: Vec<u32> = rows.iter().map(|&i| order[i].label).collect();
+            let loss = train_step(&model, &mut optimizer, &batch, &labels, lr, args.max_grad_norm)
+                .with_context(|| format!("step {} (epoch {})", step + 1, completed_epochs + 1))?;
+            loss_sum += loss * rows.len() as f64;
             seen += rows.len();
             step += 1;
-            curve.push((step, loss_value));
+            history.steps.push(StepLoss { step, loss });
             let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
             bar.set_message(format!("loss {:.4} lr {lr:.2e} {rate:.1} samples/s", loss_sum / seen as f64));
             bar.inc(1);
         }
-        bar.finish();
-        logits = predict_logits(&model, &encoder, &val_refs, args.eval_batch_size)?;
+        bar.finish_and_clear();
+        let samples_per_s = seen as f64 / epoch_start.elapsed().as_secs_f64();
+        let logits = predict_logits(&model, &encoder, &val_refs, args.eval_batch_size)?;
         let eval = Evaluation::from_logits(&logits, &gold);
-        eprintln!(
-            "epoch {}: train loss {:.4}, {:.1} samples/s; validation accuracy {:.4} F1 {:.4} MCC {:.4}",
-            epoch + 1,
-            loss_sum / seen.max(1) as f64,
-            seen as f64 / epoch_start.elapsed().as_secs_f64(),
-            eval.metrics.accuracy,
-            eval.metrics.f1,
-            eval.metrics.mcc
+        completed_epochs += 1;
+        let record = EpochRecord {
+            epoch: completed_epochs,
+            step,
+            train_loss: loss_sum / seen.max(1) as f64,
+            validation_loss: metrics::nll(&logits, &gold, 1.0),
+            validation_accuracy: eval.metrics.accuracy,
+            validation_f1: eval.metrics.f1,
+            validation_mcc: eval.metrics.mcc,
+            samples_per_s,
+        };
+        tracing::info!(
+            "epoch {}: train loss {:.4}, {:.1} samples/s; validation loss {:.4} accuracy {:.4} F1 {:.4} MCC {:.4}",
+            record.epoch,
+            record.train_loss,
+            record.samples_per_s,
+            record.validation_loss,
+            record.validation_accuracy,
+            record.validation_f1,
+            record.validation_mcc
         );
-        epoch += 1;
+        history.epochs.push(record);
+        let state = TrainerState {
+            format_version: checkpoint::FORMAT_VERSION,
+            completed_epochs,
+            global_step: step,
+            seed: args.seed,
+            base_model_sha256: base_sha256.clone(),
+            training_args: serde_json::to_value(&args)?,
+            history: history.clone(),
+        };
+        let saved = checkpoint::save(&args.output_dir, &state, &model, &optimizer, &files.tokenizer, args.save_total_limit)?;
+        tracing::info!("checkpoint: {}", saved.display());
+        last_logits = Some(logits);
     }
-    // `logits` are the last epoch's validation logits: the model has not changed since.
+    // The last epoch's validation logits are current: the model has not changed since. A resumed run
+    // that had nothing left to train computes them here.
+    let logits = match last_logits {
+        Some(logits) => logits,
+        None => predict_logits(&model, &encoder, &val_refs, args.eval_batch_size)?,
+    };
     let outcome = export::Export {
         config: model.config.clone(),
         tokenizer: files.tokenizer.clone(),
@@ -251,18 +325,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
         max_length: args.max_seq_length,
         validation_logits: logits,
         validation: validation.examples.clone(),
-        loss_curve: curve,
+        history,
         training_args: serde_json::to_value(&args)?,
         source: args.model.display().to_string(),
     }
     .write(&args.output_dir)?;
-    eprintln!("{}", outcome.summary());
-    eprintln!("done in {:.1} s; model folder: {}", started.elapsed().as_secs_f64(), args.output_dir.join("model").display());
+    tracing::info!("{}", outcome.summary());
+    tracing::info!("done in {:.1} s; model folder: {}", started.elapsed().as_secs_f64(), args.output_dir.join("model").display());
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     #[test]
@@ -279,6 +355,102 @@ mod tests {
         assert!(decays("encoder.layer.0.attention.self.query.weight"));
         assert!(!decays("encoder.layer.0.attention.self.query.bias"));
         assert!(!decays("embeddings.LayerNorm.weight"));
+    }
+
+    /// `TrainArgs` as the command line gives them.
+    fn parse(flags: &[&str]) -> TrainArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: TrainArgs,
+        }
+        <Cli as clap::Parser>::try_parse_from(std::iter::once("train").chain(flags.iter().copied())).unwrap().args
+    }
+
+    /// A small CoLA-style TSV: bot-ish and human-ish texts, alternating.
+    fn write_tsv(path: &std::path::Path, rows: usize) {
+        let text = (0..rows)
+            .map(|i| match i % 2 {
+                0 => format!("x\t1\t\tbuy followers now, click the link {i}\n"),
+                _ => format!("x\t0\t\ti had lunch with my sister today and it was nice {i}\n"),
+            })
+            .collect::<String>();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn f32_weights(out: &std::path::Path) -> HashMap<String, Vec<f32>> {
+        let bytes = std::fs::read(out.join("hf/model.safetensors")).unwrap();
+        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .unwrap()
+            .into_iter()
+            .map(|(name, t)| (name, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+            .collect()
+    }
+
+    /// Two epochs straight and one epoch then `--resume` for the second end at the same weights (dropout on:
+    /// its masks are seeded per epoch), with the same loss curve; changed settings are refused; only
+    /// `--save-total-limit` checkpoints stay; an earlier run's checkpoints are never mixed in; the plots
+    /// are written.
+    #[test]
+    fn resuming_reaches_the_weights_of_an_uninterrupted_run() {
+        let tmp = std::env::temp_dir().join(format!("tg-resume-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
+        let (train_file, val_file) = (tmp.join("train.tsv"), tmp.join("val.tsv"));
+        write_tsv(&train_file, 40);
+        write_tsv(&val_file, 12);
+        let tiny = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny");
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+        let (straight, resumed, refused) = (tmp.join("straight"), tmp.join("resumed"), tmp.join("refused"));
+        let common = [
+            "--model", &path(&tiny), "--train-file", &path(&train_file), "--validation-file", &path(&val_file),
+            "--device", "cpu", "--num-train-epochs", "2", "--train-batch-size", "8", "--seed", "3", "--max-seq-length", "32",
+        ]
+        .map(str::to_string);
+        let run_at = |learning_rate: &str, extra: &[&str]| {
+            let flags: Vec<&str> = common.iter().map(String::as_str).chain(["--learning-rate", learning_rate]).chain(extra.iter().copied()).collect();
+            run(parse(&flags))
+        };
+        let run_with = |extra: &[&str]| run_at("1e-3", extra);
+
+        run_with(&["--output-dir", &path(&straight)]).unwrap();
+        assert_eq!(checkpoint::list(&straight).unwrap().iter().map(|(e, _)| *e).collect::<Vec<_>>(), [1, 2]);
+        for file in ["training_curve.svg", "confusion_matrix.svg", "training_loss.tsv"] {
+            assert!(std::fs::read_to_string(straight.join(file)).unwrap().starts_with(if file.ends_with("svg") { "<svg" } else { "step" }));
+        }
+        let epoch_1 = straight.join("checkpoints/epoch-1");
+        for file in ["model.safetensors", "optimizer.safetensors", "config.json", "tokenizer.json", "trainer_state.json"] {
+            assert!(epoch_1.join(file).is_file(), "{file} missing from the checkpoint");
+        }
+
+        run_with(&["--output-dir", &path(&resumed), "--resume", &path(&epoch_1), "--save-total-limit", "1"]).unwrap();
+        let (a, b) = (f32_weights(&straight), f32_weights(&resumed));
+        assert_eq!(a.len(), b.len());
+        for (name, values) in &a {
+            let max_diff = values.iter().zip(&b[name]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            assert!(max_diff <= 1e-5, "{name} differs by {max_diff} after resuming");
+        }
+        let losses = |out: &std::path::Path| std::fs::read_to_string(out.join("training_loss.tsv")).unwrap();
+        assert_eq!(losses(&straight), losses(&resumed), "the resumed run continues the loss curve");
+        assert_eq!(losses(&resumed).lines().count(), 1 + 2 * 5);
+        assert_eq!(checkpoint::list(&resumed).unwrap().iter().map(|(e, _)| *e).collect::<Vec<_>>(), [2], "--save-total-limit 1");
+
+        let err = run_at("2e-3", &["--output-dir", &path(&refused), "--resume", &path(&epoch_1)]).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("cannot resume") && message.contains("--learning-rate"), "{message}");
+        let err = run_with(&["--output-dir", &path(&refused), "--resume"]).unwrap_err();
+        assert!(format!("{err:#}").contains("nothing to resume"), "{err:#}");
+
+        // A fresh run never mixes with an earlier run's checkpoints: it refuses, or with
+        // --overwrite-output-dir it deletes them first.
+        let stale = refused.join("checkpoints/epoch-7");
+        std::fs::create_dir_all(&stale).unwrap();
+        std::fs::write(stale.join("trainer_state.json"), "{}").unwrap();
+        let err = run_with(&["--output-dir", &path(&refused)]).unwrap_err();
+        assert!(format!("{err:#}").contains("--resume to continue it"), "{err:#}");
+        run_with(&["--output-dir", &path(&refused), "--overwrite-output-dir"]).unwrap();
+        assert_eq!(checkpoint::list(&refused).unwrap().iter().map(|(e, _)| *e).collect::<Vec<_>>(), [1, 2]);
+        let _ = std::fs::remove_dir_all(&tmp);
     }
 
     /// Every trainable tensor receives a non-zero gradient (candle's fused LayerNorm would block them).

@@ -21,23 +21,31 @@ pub struct Trainable {
 }
 
 impl Trainable {
-    /// Builds the model with fresh variables, then copies every tensor the checkpoint has into them.
-    pub fn from_checkpoint(config: BertConfig, weights: Vec<u8>, seed: u64, device: Device) -> Result<Self> {
+    /// The model with freshly initialised variables (HF's initialisation, unseeded), as benchmarks use it
+    /// and as [`Self::from_checkpoint`] starts before overwriting them.
+    pub fn random(config: BertConfig, device: Device) -> Result<Self> {
         let num_labels = config.labels()?.len();
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
         let model = BertClassifier::load(vb, &config, num_labels).context("building the model")?;
+        Ok(Self { varmap, model, config, device })
+    }
+
+    /// Builds the model with fresh variables, then copies every tensor the checkpoint has into them.
+    pub fn from_checkpoint(config: BertConfig, weights: Vec<u8>, seed: u64, device: Device) -> Result<Self> {
+        let this = Self::random(config, device)?;
+        let (config, device) = (&this.config, &this.device);
         let store = WeightStore::from_bytes(weights, HeadInit::RandomIfMissing { seed })?;
-        for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
+        for (name, var) in this.varmap.data().lock().expect("varmap lock").iter() {
             let init = if name.starts_with("classifier.") && name.ends_with(".weight") {
                 Init::Randn { mean: 0.0, stdev: config.initializer_range }
             } else {
                 Init::Const(0.0)
             };
-            let value = store.get(var.shape().clone(), name, init, DType::F32, &device).with_context(|| format!("loading {name}"))?;
+            let value = store.get(var.shape().clone(), name, init, DType::F32, device).with_context(|| format!("loading {name}"))?;
             var.set(&value)?;
         }
-        Ok(Self { varmap, model, config, device })
+        Ok(this)
     }
 
     /// Every trainable variable with its canonical name, sorted by name.
@@ -75,5 +83,29 @@ impl Trainable {
             .collect::<Result<_>>()?;
         let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
         Ok(safetensors::serialize(&tensors, Some(metadata))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tweetguard::model::seed_dropout;
+    use tweetguard::tokenize::TextEncoder;
+
+    /// Training-mode logits (dropout on) repeat exactly after reseeding, and differ with another seed.
+    #[test]
+    fn seeded_dropout_is_reproducible() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny");
+        let files = crate::model_dir::ModelFiles::read_for_training(&dir).unwrap();
+        let config = BertConfig::from_json(&files.config).unwrap();
+        let model = Trainable::from_checkpoint(config, files.weights.clone(), 0, Device::Cpu).unwrap();
+        let batch = TextEncoder::from_json(&files.tokenizer, 32).unwrap().encode_batch(&["a bot wrote this", "i wrote this"]).unwrap();
+        let logits = |seed| {
+            seed_dropout(&Device::Cpu, seed).unwrap();
+            model.forward(&batch, Mode::Train).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        assert_eq!(logits(7), logits(7));
+        assert_ne!(logits(7), logits(8));
+        assert_ne!(logits(7), model.forward(&batch, Mode::Infer).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap());
     }
 }

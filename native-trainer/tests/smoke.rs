@@ -55,8 +55,11 @@ fn trains_evaluates_and_exports_on_cpu() {
         .unwrap();
     assert!(status.success());
 
-    for f in ["eval_results.txt", "predictions.txt", "training_loss.tsv", "hf/model.safetensors", "hf/config.json", "hf/tokenizer.json", "model/manifest.json", "model/MODEL_CARD.md"] {
+    for f in ["eval_results.txt", "predictions.txt", "training_loss.tsv", "training_curve.svg", "confusion_matrix.svg", "hf/model.safetensors", "hf/config.json", "hf/tokenizer.json", "model/manifest.json", "model/MODEL_CARD.md", "checkpoints/epoch-2/trainer_state.json"] {
         assert!(out.join(f).is_file(), "{f} missing");
+    }
+    for svg in ["training_curve.svg", "confusion_matrix.svg"] {
+        assert!(std::fs::read_to_string(out.join(svg)).unwrap().starts_with("<svg"), "{svg} is not an SVG document");
     }
     assert_eq!(std::fs::read_to_string(out.join("predictions.txt")).unwrap().lines().count(), 256);
     let losses: Vec<f64> = std::fs::read_to_string(out.join("training_loss.tsv")).unwrap().lines().skip(1).map(|l| l.split('\t').nth(1).unwrap().parse().unwrap()).collect();
@@ -92,6 +95,7 @@ fn trains_evaluates_and_exports_on_cpu() {
     let again = tmp.join("exported");
     let status = trainer().args(["export", "--eval-limit", "256", "--model"]).arg(out.join("hf")).arg("--output-dir").arg(&again).env("TWEEPFAKE_DIR", &data).status().unwrap();
     assert!(status.success());
+    assert!(again.join("confusion_matrix.svg").is_file() && !again.join("training_curve.svg").exists(), "export draws no training curve");
     let manifest2: serde_json::Value = serde_json::from_slice(&std::fs::read(again.join("model/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest2["metrics"]["validation"], manifest["metrics"]["validation"]);
     let (a, b) = (std::fs::read(again.join("model/model.int8.safetensors")).unwrap(), std::fs::read(out.join("model/model.int8.safetensors")).unwrap());
