@@ -239,6 +239,27 @@ fn cli_predictions(model: &Path, tweets: &[String], dir: &Path) -> Vec<Value> {
     String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// Pastes the tricky tweets (with an empty line, which is skipped), classifies them, and checks that every
+/// row's text, label, score and truncation flag equal `native-trainer predict` on the same model.
+async fn classify_like_the_cli(client: &Client, run: &Path, dir: &Path) -> Vec<Value> {
+    let tweets = tricky_tweets();
+    let mut pasted = tweets.clone();
+    pasted.insert(3, String::new()); // an empty line: skipped, not classified
+    paste(client, &pasted.join("\n")).await;
+    let rows = classify_and_wait(client).await;
+    let expected = cli_predictions(run, &tweets, dir);
+    assert_eq!(rows.len(), tweets.len(), "one row per non-empty line");
+    for (i, (row, want)) in rows.iter().zip(&expected).enumerate() {
+        assert_eq!(row["index"], json!(i));
+        assert_eq!(row["text"].as_str().unwrap(), tweets[i], "row {i} text");
+        assert_eq!(row["label"], want["label"], "row {i}: {}", tweets[i]);
+        let (got, want_score) = (row["score"].as_f64().unwrap(), want["score"].as_f64().unwrap());
+        assert!((got - want_score).abs() < 1e-4, "row {i}: page score {got} vs CLI {want_score}");
+        assert_eq!(row["truncated"], want["truncated"], "row {i}");
+    }
+    rows
+}
+
 fn headers_of(url: &str) -> ureq::http::Response<ureq::Body> {
     ureq::get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
@@ -272,20 +293,7 @@ fn page_classifies_like_the_cli_and_stays_safe() {
 
         // Labels and scores equal the CLI's on the same model; markup is shown as text and never runs.
         let tweets = tricky_tweets();
-        let mut pasted = tweets.clone();
-        pasted.insert(3, String::new()); // an empty line: skipped, not classified
-        paste(&client, &pasted.join("\n")).await;
-        let rows = classify_and_wait(&client).await;
-        let expected = cli_predictions(&run, &tweets, tmp.path());
-        assert_eq!(rows.len(), tweets.len(), "one row per non-empty line");
-        for (i, (row, want)) in rows.iter().zip(&expected).enumerate() {
-            assert_eq!(row["index"], json!(i));
-            assert_eq!(row["text"].as_str().unwrap(), tweets[i], "row {i} text");
-            assert_eq!(row["label"], want["label"], "row {i}: {}", tweets[i]);
-            let (got, want_score) = (row["score"].as_f64().unwrap(), want["score"].as_f64().unwrap());
-            assert!((got - want_score).abs() < 1e-4, "row {i}: page score {got} vs CLI {want_score}");
-            assert_eq!(row["truncated"], want["truncated"], "row {i}");
-        }
+        let rows = classify_like_the_cli(&client, &run, tmp.path()).await;
         assert_eq!(rows.last().unwrap()["truncated"], json!(true), "the long tweet is marked truncated");
         let injected = client
             .execute("return [window.__pwned ?? null, document.querySelectorAll('[data-testid=\"results\"] img, [data-testid=\"results\"] script').length];", vec![])
@@ -397,4 +405,54 @@ fn a_tampered_model_file_is_refused_with_a_clear_message() {
         screenshot(&client, "tampered-model.png").await;
         client.close().await.unwrap();
     });
+}
+
+/// Firefox (ESR, through geckodriver) runs the CPU path of the same page with the same answers, when
+/// both are installed (scripts/setup.sh installs them); elsewhere the test says it skipped.
+#[test]
+fn firefox_classifies_on_the_cpu_path_like_the_cli() {
+    let Some(pre) = prerequisites() else { return };
+    let firefox = std::env::var_os("FIREFOX_BIN").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/firefox-esr".into());
+    let geckodriver = std::env::var_os("GECKODRIVER").map(PathBuf::from).or_else(|| which("geckodriver"));
+    let (Some(geckodriver), true) = (geckodriver, firefox.is_file()) else {
+        assert!(std::env::var("CI").is_err(), "CI=true but firefox-esr or geckodriver is missing");
+        eprintln!("SKIPPED Firefox page test: firefox-esr or geckodriver is missing");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    export_tiny(&run, &pre.tweepfake);
+    let (_server, url) = serve(&run);
+    let port = free_port();
+    let _driver = Process(Command::new(&geckodriver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let driver_url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq::get(format!("{driver_url}/status")).call().is_err() {
+        assert!(Instant::now() < deadline, "geckodriver did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "moz:firefoxOptions".into(),
+            json!({"binary": firefox.display().to_string(), "args": ["-headless", "-width=1280", "-height=1000"]}),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver_url)
+            .await
+            .expect("geckodriver refused the session");
+        client.goto(&url).await.unwrap();
+        wait_for(&client, "document.body.dataset.appState === 'ready'", Duration::from_secs(120)).await;
+        classify_like_the_cli(&client, &run, tmp.path()).await;
+        let backend = testid(&client, "backend-used").await.attr("data-backend").await.unwrap();
+        assert_eq!(backend.as_deref(), Some("cpu"));
+        screenshot(&client, "page-firefox.png").await;
+        client.close().await.unwrap();
+    });
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| Path::new(dir).join(program)).find(|p| p.is_file())
 }
