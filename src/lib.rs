@@ -1,7 +1,8 @@
 //! # tweetguard
 //!
 //! Tells bot-written tweets from human ones with a fine-tuned BERT that runs where the tweets are: in the
-//! browser (wasm, CPU SIMD; WebGPU to come) or natively. The crate is built as a `cdylib` for the browser
+//! browser (WebGPU compute shaders on a real GPU, wasm SIMD on the CPU otherwise) or natively. The crate
+//! is built as a `cdylib` for the browser
 //! and as an `rlib` that the trainer and the tests share.
 //!
 //! Layout: [`config`] (the model's `config.json`), [`tokenize`] (texts to ids), [`weights`] (safetensors
@@ -12,7 +13,7 @@
 //! ```no_run
 //! # async fn demo(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> tweetguard::Result<()> {
 //! use tweetguard::{Classifier, LoadOptions, ModelBytes};
-//! let classifier = Classifier::load(ModelBytes { config, tokenizer, weights }, LoadOptions::default())?;
+//! let classifier = Classifier::load(ModelBytes { config, tokenizer, weights }, LoadOptions::default()).await?;
 //! let out = classifier.classify(&["just setting up my twttr"]).await?;
 //! println!("{} {:.3} on {:?}", out.results[0].label, out.results[0].score, out.backend);
 //! # Ok(()) }
