@@ -8,11 +8,7 @@
 #   - crates.io: geckodriver (drives Firefox)
 #   - PyPI: numpy, safetensors, tokenizers (reference quantizer and token-id parity; never torch)
 #   - crates.io: wasm-bindgen-cli at the exact wasm-bindgen version of Cargo.lock
-#   - the pretrained all-MiniLM-L6-v2 (if [ "$(geckodriver --version 2>/dev/null | awk 'NR==1 {print $2}')" != "0.37.1" ]; then
-  cargo install --quiet geckodriver --version 0.37.1
-fi
-
-scripts/fetch-minilm.sh)
+#   - the pretrained all-MiniLM-L6-v2 (scripts/fetch-minilm.sh)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

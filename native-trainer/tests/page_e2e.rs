@@ -107,13 +107,14 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start_chromedriver(path: &Path) -> (Process, String) {
+/// Starts a WebDriver server (chromedriver or geckodriver) on a free port and waits until it answers.
+fn start_webdriver(path: &Path) -> (Process, String) {
     let port = free_port();
     let child = Command::new(path).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while ureq::get(format!("{url}/status")).call().is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not start on port {port}");
+        assert!(Instant::now() < deadline, "{} did not start on port {port}", path.display());
         std::thread::sleep(Duration::from_millis(100));
     }
     (Process(child), url)
@@ -282,7 +283,7 @@ fn page_classifies_like_the_cli_and_stays_safe() {
     assert_eq!(headers_of(&format!("{url}pkg/tweetguard_bg.wasm")).headers()["content-type"], "application/wasm");
     assert!(ureq::get(format!("{url}model/../../Cargo.toml")).call().is_err());
 
-    let (_driver, driver_url) = start_chromedriver(&pre.chromedriver);
+    let (_driver, driver_url) = start_webdriver(&pre.chromedriver);
     let downloads = tmp.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -394,7 +395,7 @@ fn a_tampered_model_file_is_refused_with_a_clear_message() {
     bytes[middle] ^= 0x40;
     std::fs::write(&weights, bytes).unwrap();
     let (_server, url) = serve(&run);
-    let (_driver, driver_url) = start_chromedriver(&pre.chromedriver);
+    let (_driver, driver_url) = start_webdriver(&pre.chromedriver);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let client = open_browser(&driver_url, pre.chromium.as_deref(), &tmp.path().join("profile"), tmp.path()).await;
@@ -423,14 +424,7 @@ fn firefox_classifies_on_the_cpu_path_like_the_cli() {
     let run = tmp.path().join("run");
     export_tiny(&run, &pre.tweepfake);
     let (_server, url) = serve(&run);
-    let port = free_port();
-    let _driver = Process(Command::new(&geckodriver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
-    let driver_url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ureq::get(format!("{driver_url}/status")).call().is_err() {
-        assert!(Instant::now() < deadline, "geckodriver did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_driver, driver_url) = start_webdriver(&geckodriver);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut capabilities = serde_json::Map::new();
