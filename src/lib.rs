@@ -2,8 +2,7 @@
 //!
 //! Tells bot-written tweets from human ones with a fine-tuned BERT that runs where the tweets are: in the
 //! browser (WebGPU compute shaders on a real GPU, wasm SIMD on the CPU otherwise) or natively. The crate
-//! is built as a `cdylib` for the browser
-//! and as an `rlib` that the trainer and the tests share.
+//! is built as a `cdylib` for the browser and as an `rlib` that the trainer and the tests share.
 //!
 //! Layout: [`config`] (the model's `config.json`), [`tokenize`] (texts to ids), [`weights`] (safetensors
 //! and the int8 format), [`model`] (the one BERT definition), [`backend`] (where it runs),

@@ -148,7 +148,12 @@ impl Engine {
         let gpu = adapter.open().await?;
         let store = WeightStore::from_bytes(source.weights.clone(), source.head)?;
         let created_head = store.created_head_flag();
+        // Shader compilation and uploads report errors asynchronously: collect them before trusting the GPU.
+        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let backend = WebGpuBackend::load(gpu, &store, &source.config, source.num_labels, max_seq)?;
+        if let Some(error) = scope.pop().await {
+            return Err(Error::Backend { backend: "webgpu", message: format!("setting up the model on the GPU failed: {error}") });
+        }
         Ok((backend, created_head.load(std::sync::atomic::Ordering::Relaxed)))
     }
 

@@ -3,8 +3,7 @@
 //! only 128 MiB storage bindings and 16 KiB workgroup memory), and the adapter says whether it is a real
 //! GPU or a CPU/software one (SwiftShader, lavapipe), which `auto` avoids.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 
@@ -20,7 +19,8 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub limits: wgpu::Limits,
     pub adapter_name: String,
-    lost: Arc<AtomicBool>,
+    /// Why the device can no longer be trusted (lost, or an error no scope caught), once that happens.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 pub(crate) fn gpu_error(message: impl std::fmt::Display) -> Error {
@@ -84,22 +84,35 @@ impl GpuAdapter {
             .request_device(&descriptor)
             .await
             .map_err(|e| gpu_error(format!("the adapter {} refused a device: {e}", self.name())))?;
-        let lost = Arc::new(AtomicBool::new(false));
-        let flag = lost.clone();
-        device.set_device_lost_callback(move |_reason, _message| flag.store(true, Ordering::SeqCst));
-        Ok(Gpu { device, queue, limits, adapter_name: self.name(), lost })
+        // wgpu's default handler panics on an error no scope caught, which would trap in the browser:
+        // record it instead, and let the backend fall back to the CPU.
+        let failure = Arc::new(Mutex::new(None));
+        let slot = failure.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            record(&slot, format!("the GPU device was lost ({reason:?}: {message})"));
+        });
+        let slot = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |error| record(&slot, format!("a GPU error went uncaught: {error}"))));
+        Ok(Gpu { device, queue, limits, adapter_name: self.name(), failure })
+    }
+}
+
+fn record(slot: &Mutex<Option<String>>, why: String) {
+    if let Ok(mut slot) = slot.lock() {
+        slot.get_or_insert(why);
     }
 }
 
 impl Gpu {
-    /// Whether the device has been lost (driver reset, `destroy`, tab in the background too long...).
-    pub fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
+    /// Why the device cannot be used any more (lost by a driver reset or `destroy`, or an uncaught GPU
+    /// error), if it cannot.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
     }
 
     /// Destroys the device, as a driver reset would: for testing the fallback path.
     pub fn simulate_loss(&self) {
         self.device.destroy();
-        self.lost.store(true, Ordering::SeqCst);
+        record(&self.failure, "the GPU device was lost (destroyed)".to_string());
     }
 }

@@ -252,8 +252,8 @@ impl WebGpuBackend {
         if batch.batch_size == 0 {
             return Ok(Vec::new());
         }
-        if self.gpu.is_lost() {
-            return Err(gpu_error("the GPU device was lost"));
+        if let Some(why) = self.gpu.failure() {
+            return Err(gpu_error(why));
         }
         let seq = batch.seq_len;
         let per_pass = self.rows_per_pass(seq)?;
