@@ -23,7 +23,7 @@ export interface LoadOptions {
   maxLength?: number;
   /** Calibration temperature from the model's manifest; default 1. */
   temperature?: number;
-  /** Texts per forward pass; default 32. */
+  /** Texts per forward pass (a call's texts are sorted by length first); default 4 on the CPU, 64 on WebGPU. */
   batchSize?: number;
   /** Initialise a missing classifier head at random (an untrained model, for testing only). */
   randomHeadSeed?: number;
@@ -92,7 +92,7 @@ fn parse_options(options: &JsValue) -> Result<LoadOptions, JsValue> {
     parsed.max_length = whole_number(number_field(options, "maxLength")?, "maxLength")?;
     parsed.temperature = number_field(options, "temperature")?.map(|t| t as f32);
     if let Some(size) = whole_number(number_field(options, "batchSize")?, "batchSize")? {
-        parsed.batch_size = size;
+        parsed.batch_size = Some(size);
     }
     if let Some(seed) = number_field(options, "randomHeadSeed")? {
         parsed.head = HeadInit::RandomIfMissing { seed: seed as u64 };

@@ -11,6 +11,13 @@ use crate::postprocess::{self, Prediction};
 use crate::tokenize::{batches_by_length, TextEncoder, DEFAULT_MAX_LENGTH};
 use crate::weights::{HeadInit, WeightDtype, WeightStore};
 
+/// Default texts per forward pass on the CPU: small length-sorted batches pad least. Measured in
+/// headless Chromium (MiniLM int8, calls of 32 validation tweets): 5.4 tweets/s with passes of 32,
+/// 11.8 with passes of 4, 10.4 with passes of 1.
+pub const CPU_BATCH: usize = 4;
+/// Default texts per forward pass on WebGPU, where wide passes keep the GPU busy.
+pub const GPU_BATCH: usize = 64;
+
 /// A text for the load-time self-check of a GPU against the CPU path.
 const PROBE_TEXTS: [&str; 2] = ["just setting up my twttr", "Check out this new article about machine learning and data https://t.co/x"];
 
@@ -33,15 +40,16 @@ pub struct LoadOptions {
     pub max_length: Option<usize>,
     /// Softmax temperature from calibration (the manifest's); 1.0 when absent.
     pub temperature: Option<f32>,
-    /// Texts per forward pass.
-    pub batch_size: usize,
+    /// Texts per forward pass (texts of one call are sorted by length first); `None` picks the
+    /// backend's default: [`CPU_BATCH`] on the CPU, [`GPU_BATCH`] on WebGPU.
+    pub batch_size: Option<usize>,
     /// What to do with a checkpoint that has no classifier head.
     pub head: HeadInit,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { backend: BackendChoice::Auto, max_length: None, temperature: None, batch_size: 32, head: HeadInit::Require }
+        Self { backend: BackendChoice::Auto, max_length: None, temperature: None, batch_size: None, head: HeadInit::Require }
     }
 }
 
@@ -86,7 +94,7 @@ pub struct Classifier {
     engine: Engine,
     dtype: WeightDtype,
     temperature: f32,
-    batch_size: usize,
+    batch_size: Option<usize>,
     untrained_head: bool,
 }
 
@@ -108,7 +116,7 @@ impl Classifier {
         if !(temperature.is_finite() && temperature > 0.0) {
             return Err(Error::Input(format!("temperature must be a positive number, got {temperature}")));
         }
-        if options.batch_size == 0 {
+        if options.batch_size == Some(0) {
             return Err(Error::Input("batch_size must be at least 1".into()));
         }
         let encoder = TextEncoder::from_json(bytes.tokenizer, max_length)?;
@@ -166,7 +174,11 @@ impl Classifier {
         let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
         let started = Instant::now();
         let encodings = self.encoder.encode(&texts)?;
-        let batches = batches_by_length(&encodings, self.batch_size);
+        let batch_size = self.batch_size.unwrap_or(match self.engine.kind() {
+            BackendKind::Cpu => CPU_BATCH,
+            BackendKind::Webgpu => GPU_BATCH,
+        });
+        let batches = batches_by_length(&encodings, batch_size);
         let mut timings = Timings { tokenize_ms: ms_since(started), infer_ms: 0.0 };
         let mut results: Vec<Option<Prediction>> = vec![None; texts.len()];
         let mut ran_on = self.engine.kind();

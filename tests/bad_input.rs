@@ -50,7 +50,7 @@ fn results_do_not_depend_on_batching() {
     let one = load(&c, &t, &w, HeadInit::Require).unwrap();
     let small = pollster::block_on(tweetguard::Classifier::load(
         tweetguard::ModelBytes { config: &c, tokenizer: &t, weights: &w },
-        tweetguard::LoadOptions { batch_size: 5, ..Default::default() },
+        tweetguard::LoadOptions { batch_size: Some(5), ..Default::default() },
     ))
     .unwrap();
     let (a, b) = (logits(&one, &texts), logits(&small, &texts));
@@ -172,6 +172,6 @@ fn bad_options_are_rejected() {
     let opts = |o: tweetguard::LoadOptions| pollster::block_on(tweetguard::Classifier::load(bytes, o)).err().map(|e| e.to_string());
     assert!(opts(tweetguard::LoadOptions { max_length: Some(4096), ..Default::default() }).unwrap().contains("positions"));
     assert!(opts(tweetguard::LoadOptions { temperature: Some(0.0), ..Default::default() }).unwrap().contains("temperature"));
-    assert!(opts(tweetguard::LoadOptions { batch_size: 0, ..Default::default() }).unwrap().contains("batch_size"));
+    assert!(opts(tweetguard::LoadOptions { batch_size: Some(0), ..Default::default() }).unwrap().contains("batch_size"));
     assert!("gpu".parse::<tweetguard::BackendChoice>().is_err());
 }

@@ -12,7 +12,7 @@ use tweetguard::{BackendChoice, BackendKind, Classifier, HeadInit, LoadOptions, 
 
 fn load(weights: &[u8], backend: BackendChoice) -> tweetguard::Result<Classifier> {
     let (config, tokenizer) = (read(fixture("tiny/config.json")), read(fixture("tiny/tokenizer.json")));
-    let options = LoadOptions { backend, batch_size: 16, ..LoadOptions::default() };
+    let options = LoadOptions { backend, batch_size: Some(16), ..LoadOptions::default() };
     pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights }, options))
 }
 

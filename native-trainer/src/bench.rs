@@ -347,7 +347,7 @@ fn bench_model(dir: &Path, args: &BenchArgs) -> Result<ModelReport> {
         max_length: args.max_length,
         temperature: files.temperature,
         // One forward pass per call, whatever the call's size.
-        batch_size: batch_sizes.iter().copied().max().unwrap_or(1),
+        batch_size: Some(batch_sizes.iter().copied().max().unwrap_or(1)),
         head: HeadInit::Require,
     };
     let classifier = pollster::block_on(Classifier::load(files.bytes(), options)).with_context(|| format!("loading {}", files.dir.display()))?;

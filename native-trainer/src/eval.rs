@@ -30,8 +30,9 @@ pub struct EvalArgs {
     limit: Option<usize>,
     #[arg(long)]
     skip_bad_rows: bool,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
+    /// Texts per forward pass; default: the backend's (4 on the CPU, 64 on WebGPU).
+    #[arg(long)]
+    batch_size: Option<usize>,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {

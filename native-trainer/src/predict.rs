@@ -30,9 +30,9 @@ pub struct PredictArgs {
     /// Maximum tokens per text, special tokens included.
     #[arg(long)]
     max_length: Option<usize>,
-    /// Texts per forward pass.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
+    /// Texts per forward pass; default: the backend's (4 on the CPU, 64 on WebGPU).
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// For a bare BERT checkpoint without a classifier: attach a random head seeded with this value.
     /// The labels are then meaningless (an untrained model); every output line says so.
     #[arg(long)]

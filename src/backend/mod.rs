@@ -165,13 +165,20 @@ impl Engine {
         Ok(cpu.as_ref().expect("just built").clone())
     }
 
-    fn gpu_failed(&self) -> bool {
+    /// Whether a call has fallen back from the GPU already (the reason is then set).
+    fn fell_back(&self) -> bool {
         self.reason.lock().map(|r| r.is_some()).unwrap_or(true)
+    }
+
+    /// The GPU backend while it is usable: no call fell back, and the device reported no loss or error.
+    fn usable_gpu(&self) -> Option<&WebGpuBackend> {
+        self.gpu.as_ref().filter(|g| !self.fell_back() && g.failure().is_none())
     }
 
     /// Logits for one batch and the backend that computed them.
     pub async fn logits(&self, batch: &EncodedBatch) -> Result<(Vec<Vec<f32>>, BackendKind)> {
-        if let Some(gpu) = self.gpu.as_ref().filter(|_| !self.gpu_failed()) {
+        // A device that failed since the last call makes `logits` fail at once, which records why.
+        if let Some(gpu) = self.gpu.as_ref().filter(|_| !self.fell_back()) {
             match gpu.logits(batch).await {
                 Ok(logits) => return Ok((logits, BackendKind::Webgpu)),
                 Err(err @ Error::Backend { .. }) => {
@@ -187,7 +194,7 @@ impl Engine {
 
     /// The backend the next call will use.
     pub fn kind(&self) -> BackendKind {
-        if self.gpu.is_some() && !self.gpu_failed() {
+        if self.usable_gpu().is_some() {
             BackendKind::Webgpu
         } else {
             BackendKind::Cpu
@@ -201,7 +208,7 @@ impl Engine {
 
     /// The GPU adapter's name while WebGPU runs.
     pub fn adapter(&self) -> Option<String> {
-        self.gpu.as_ref().filter(|_| !self.gpu_failed()).map(|g| g.adapter_name().to_string())
+        self.usable_gpu().map(|g| g.adapter_name().to_string())
     }
 
     /// Destroys the GPU device as a driver reset would; the next call falls back to the CPU. For tests.

@@ -223,12 +223,15 @@ async fn webgpu_int8_matches_the_cpu_path_and_auto_skips_a_software_adapter() {
         assert_eq!(c.backend, tweetguard::BackendKind::Cpu);
         assert!(info.contains("CPU/software"), "{info}");
     }
-    // A lost device hands over to the CPU with the same answers.
+    // A lost device hands over to the CPU with the same answers (up to float rounding: the call that
+    // finds the device lost still batches as the GPU would).
     gpu.simulate_device_loss();
     let after = gpu.classify(&texts).await.unwrap();
     assert_eq!(after.backend, tweetguard::BackendKind::Cpu);
     assert!(after.fallback_reason.unwrap().contains("lost"));
     for (a, b) in after.results.iter().zip(&c.results) {
-        assert_eq!(a.logits, b.logits);
+        for (x, y) in a.logits.iter().zip(&b.logits) {
+            assert!((x - y).abs() <= 1e-5, "after the loss {x} vs CPU {y}");
+        }
     }
 }

@@ -229,6 +229,11 @@ impl WebGpuBackend {
         &self.gpu.adapter_name
     }
 
+    /// Why the device cannot be used any more, once that is known.
+    pub fn failure(&self) -> Option<String> {
+        self.gpu.failure()
+    }
+
     /// Destroys the device, as a driver reset would (for tests of the CPU fallback).
     pub fn simulate_device_loss(&self) {
         self.gpu.simulate_loss();
