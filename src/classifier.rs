@@ -9,7 +9,7 @@ use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::postprocess::{self, Prediction};
 use crate::tokenize::{batches_by_length, TextEncoder, DEFAULT_MAX_LENGTH};
-use crate::weights::{HeadInit, WeightDtype, WeightStore};
+use crate::weights::{stored_dtype, HeadInit, WeightDtype};
 
 /// Default texts per forward pass on the CPU: small length-sorted batches pad least. Measured in
 /// headless Chromium (MiniLM int8, calls of 32 validation tweets): 5.4 tweets/s with passes of 32,
@@ -128,10 +128,11 @@ impl Classifier {
                 config.vocab_size
             )));
         }
-        let dtype = WeightStore::from_bytes(bytes.weights.to_vec(), options.head)?.dtype();
+        let weights = bytes.weights.to_vec();
+        let dtype = stored_dtype(&weights)?;
         let probe = encoder.pad(&encoder.encode(&PROBE_TEXTS)?.iter().collect::<Vec<_>>());
         let (engine, untrained_head) =
-            Engine::load(options.backend, bytes.weights.to_vec(), &config, labels.len(), options.head, max_length, &probe).await?;
+            Engine::load(options.backend, weights, &config, labels.len(), options.head, max_length, &probe).await?;
         Ok(Self {
             labels,
             encoder,

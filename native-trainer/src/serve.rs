@@ -175,21 +175,21 @@ fn respond(site: &Site, request: Request, quiet: bool) {
     let method = request.method().clone();
     let url = request.url().to_string();
     let mut headers: Vec<Header> = security_headers().into_iter().map(|(n, v)| header(n, v)).collect();
-    let (status, result) = if !matches!(method, Method::Get | Method::Head) {
-        headers.push(header("Allow", "GET, HEAD"));
-        (405, request.respond(with_headers(Response::from_string("method not allowed").with_status_code(405), headers)))
-    } else {
-        match site.resolve(&url) {
-            Target::File(path) => match File::open(&path) {
-                Ok(file) => {
-                    headers.push(header("Content-Type", content_type(&path)));
-                    (200, request.respond(with_headers(Response::from_file(file), headers)))
-                }
-                Err(_) => (404, request.respond(with_headers(Response::from_string("not found").with_status_code(404), headers))),
-            },
-            Target::NotFound => (404, request.respond(with_headers(Response::from_string("not found").with_status_code(404), headers))),
-            Target::Forbidden => (403, request.respond(with_headers(Response::from_string("forbidden").with_status_code(403), headers))),
+    let file = match site.resolve(&url) {
+        _ if !matches!(method, Method::Get | Method::Head) => {
+            headers.push(header("Allow", "GET, HEAD"));
+            Err((405, "method not allowed"))
         }
+        Target::File(path) => File::open(&path).map(|file| (path, file)).map_err(|_| (404, "not found")),
+        Target::NotFound => Err((404, "not found")),
+        Target::Forbidden => Err((403, "forbidden")),
+    };
+    let (status, result) = match file {
+        Ok((path, file)) => {
+            headers.push(header("Content-Type", content_type(&path)));
+            (200, request.respond(with_headers(Response::from_file(file), headers)))
+        }
+        Err((status, text)) => (status, request.respond(with_headers(Response::from_string(text).with_status_code(status), headers))),
     };
     if !quiet {
         match result {

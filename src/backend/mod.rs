@@ -110,12 +110,13 @@ impl Engine {
             let engine = Engine { gpu: None, cpu: Mutex::new(Some(Arc::new(cpu))), source, reason: Mutex::new(reason) };
             Ok((engine, untrained))
         };
+        let fall_back = |source, why: &dyn std::fmt::Display| cpu_engine(source, Some(format!("{why}; running on the CPU (SIMD) backend")));
         if choice == BackendChoice::Cpu {
             return cpu_engine(source, None);
         }
         let adapter = match GpuAdapter::request().await {
             Ok(adapter) => adapter,
-            Err(err) if choice == BackendChoice::Auto => return cpu_engine(source, Some(format!("{err}; running on the CPU (SIMD) backend"))),
+            Err(err) if choice == BackendChoice::Auto => return fall_back(source, &err),
             Err(err) => return Err(err),
         };
         if choice == BackendChoice::Auto {
@@ -125,7 +126,7 @@ impl Engine {
         }
         let (gpu, untrained) = match Self::load_gpu(adapter, &source, max_seq).await {
             Ok(loaded) => loaded,
-            Err(err) if choice == BackendChoice::Auto => return cpu_engine(source, Some(format!("{err}; running on the CPU (SIMD) backend"))),
+            Err(err) if choice == BackendChoice::Auto => return fall_back(source, &err),
             Err(err) => return Err(err),
         };
         if choice == BackendChoice::Auto {
@@ -135,9 +136,9 @@ impl Engine {
                 Ok(got) if agrees(&got, &expected) => {}
                 Ok(_) => {
                     let why = format!("WebGPU on {} disagreed with the CPU path on the load-time self-check", gpu.adapter_name());
-                    return cpu_engine(source, Some(format!("{why}; running on the CPU (SIMD) backend")));
+                    return fall_back(source, &why);
                 }
-                Err(err) => return cpu_engine(source, Some(format!("{err}; running on the CPU (SIMD) backend"))),
+                Err(err) => return fall_back(source, &err),
             }
         }
         Ok((Engine { gpu: Some(gpu), cpu: Mutex::new(None), source, reason: Mutex::new(None) }, untrained))

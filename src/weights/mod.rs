@@ -97,15 +97,7 @@ impl WeightStore {
 
     /// The storage type of the linear weights.
     pub fn dtype(&self) -> WeightDtype {
-        if self.entries.keys().any(|k| k.ends_with(Q_SUFFIX)) {
-            return WeightDtype::Int8;
-        }
-        let mut floats = self.entries.values().map(|e| e.dtype);
-        match floats.find(|d| matches!(d, Dtype::F16 | Dtype::BF16)) {
-            Some(Dtype::F16) => WeightDtype::F16,
-            Some(_) => WeightDtype::Bf16,
-            None => WeightDtype::F32,
-        }
+        dtype_of(self.entries.iter().map(|(name, entry)| (name.as_str(), entry.dtype)))
     }
 
     /// A flag that becomes true once the store invents a classifier head
@@ -216,6 +208,30 @@ impl WeightStore {
             Init::Const(c) => vec![c as f32; n],
             other => return Err(Error::Weights(format!("unsupported init {other:?} for {name}"))),
         }))
+    }
+}
+
+/// The storage type of the linear weights in a safetensors file, read from its header alone (no copy of
+/// the tensor data).
+pub fn stored_dtype(bytes: &[u8]) -> Result<WeightDtype> {
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| Error::Weights(format!("not a valid safetensors file: {e}")))?;
+    Ok(dtype_of(metadata.tensors().iter().map(|(name, info)| (name.as_str(), info.dtype))))
+}
+
+fn dtype_of<'a>(tensors: impl Iterator<Item = (&'a str, Dtype)>) -> WeightDtype {
+    let mut wide = None;
+    for (name, dtype) in tensors {
+        if name.ends_with(Q_SUFFIX) {
+            return WeightDtype::Int8;
+        }
+        if matches!(dtype, Dtype::F16 | Dtype::BF16) {
+            wide.get_or_insert(dtype);
+        }
+    }
+    match wide {
+        Some(Dtype::F16) => WeightDtype::F16,
+        Some(_) => WeightDtype::Bf16,
+        None => WeightDtype::F32,
     }
 }
 
