@@ -286,7 +286,8 @@ impl BertClassifier {
             xs = layer.attention.forward(&xs, &mask, mode)?;
             xs = layer.feed_forward.forward(&xs, mode)?;
         }
-        let cls = xs.narrow(1, 0, 1)?.squeeze(1)?;
+        // Contiguous: CUDA matmul refuses the strided view of the [CLS] rows (the CPU accepts it).
+        let cls = xs.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
         let pooled = self.pooler.forward(&cls)?.tanh()?;
         let pooled = mode.dropout(&pooled, self.classifier_dropout)?;
         self.classifier.forward(&pooled)
