@@ -2,8 +2,9 @@
 //!
 //! - Shapes mode (no `--model`): a BERT of a preset or given shape with random weights. Training is timed
 //!   as whole optimisation steps (forward with dropout, backward, clipping, AdamW) through the trainer's
-//!   model on `--device`; inference as forward passes of the core crate's backend (`--backend`, chosen as
-//!   `Classifier` chooses) over random token ids, with the f32 weights and the same weights in int8.
+//!   model on `--device`, in each `--precision`; inference as forward passes of the core crate's backend
+//!   (`--backend`, chosen as `Classifier` chooses) over random token ids, with the f32 weights and the
+//!   same weights in int8, plus the trainer's own f32 inference when `--device` is a GPU.
 //! - Model mode (`--model DIR`): a model folder as `predict` loads it, timed on real texts: load time, then
 //!   tweets/s and the p50/p95 latency of `classify` calls of each `--batch-size`.
 //!
@@ -17,6 +18,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use rand::{Rng, SeedableRng};
 use tweetguard::backend::{BackendChoice, Engine};
+use tweetguard::model::Mode;
 use tweetguard::tokenize::EncodedBatch;
 use tweetguard::weights::quant;
 use tweetguard::{BertConfig, Classifier, HeadInit, LoadOptions};
@@ -25,7 +27,7 @@ use crate::data::LABELS;
 use crate::input::{self, InputFormat};
 use crate::model_dir::ModelFiles;
 use crate::train::{self, DeviceChoice};
-use crate::trainable::Trainable;
+use crate::trainable::{Precision, Trainable};
 
 /// Shapes of well-known checkpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -98,6 +100,9 @@ pub struct BenchArgs {
     /// Shapes mode: where training math runs.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto, conflicts_with = "model")]
     device: DeviceChoice,
+    /// Shapes mode: precision of the training steps; repeat or comma-separate to time several.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "f32", conflicts_with = "model")]
+    precision: Vec<Precision>,
 
     /// Inference backend: auto, webgpu or cpu.
     #[arg(long, default_value = "auto")]
@@ -176,6 +181,7 @@ impl Shape {
 #[derive(Debug, serde::Serialize)]
 pub struct TrainTiming {
     device: String,
+    precision: Precision,
     ms_per_step: f64,
     samples_per_s: f64,
 }
@@ -197,7 +203,7 @@ pub struct ShapesReport {
     shape: Shape,
     warmup: usize,
     iters: usize,
-    train: Option<TrainTiming>,
+    train: Vec<TrainTiming>,
     infer: Vec<InferTiming>,
 }
 
@@ -269,7 +275,7 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let batch = shape.random_batch(&mut rng);
     let trains = matches!(args.mode, BenchMode::Train | BenchMode::Both);
-    let device = if trains { train::device(args.device)? } else { Device::Cpu };
+    let device = train::device(args.device)?;
     let model = Trainable::random(config.clone(), device)?;
 
     let mut infer = Vec::new();
@@ -290,18 +296,41 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
         }
     }
 
-    let train = if trains {
-        let mut optimizer = train::optimizer(&model, 0.01)?;
-        let labels: Vec<u32> = (0..shape.batch).map(|_| rng.random_range(0..LABELS.len() as u32)).collect();
+    if !model.device.is_cpu() {
+        // The trainer's own inference (validation) on the training device, for comparison with the
+        // core crate's backends above.
         let seconds = seconds_per_iteration(args.warmup, args.iters, || {
-            train::train_step(&model, &mut optimizer, &batch, &labels, 1e-5, 1.0)?;
-            // The step's last kernels may still be queued on a GPU: count them in.
+            drop(model.forward(&batch, Mode::Infer)?);
             Ok(model.device.synchronize()?)
         })?;
-        Some(TrainTiming { device: device_name(&model.device), ms_per_step: seconds * 1e3, samples_per_s: shape.batch as f64 / seconds })
-    } else {
-        None
-    };
+        infer.push(InferTiming {
+            dtype: "f32",
+            backend: "candle-cuda",
+            fallback_reason: None,
+            ms_per_batch: seconds * 1e3,
+            sequences_per_s: shape.batch as f64 / seconds,
+        });
+    }
+
+    let mut train = Vec::new();
+    if trains {
+        let labels: Vec<u32> = (0..shape.batch).map(|_| rng.random_range(0..LABELS.len() as u32)).collect();
+        for &precision in &args.precision {
+            let model = Trainable::random(config.clone(), model.device.clone())?.with_precision(precision);
+            let mut optimizer = train::optimizer(&model, 0.01)?;
+            let seconds = seconds_per_iteration(args.warmup, args.iters, || {
+                train::train_step(&model, &mut optimizer, &batch, &labels, 1e-5, 1.0)?;
+                // The step's last kernels may still be queued on a GPU: count them in.
+                Ok(model.device.synchronize()?)
+            })?;
+            train.push(TrainTiming {
+                device: device_name(&model.device),
+                precision,
+                ms_per_step: seconds * 1e3,
+                samples_per_s: shape.batch as f64 / seconds,
+            });
+        }
+    }
     Ok(ShapesReport { mode: "shapes", shape, warmup: args.warmup, iters: args.iters.max(1), train, infer })
 }
 
@@ -404,8 +433,9 @@ impl Report {
                     s.layers, s.hidden, s.heads, s.intermediate, s.vocab, s.batch, s.seq_len, r.warmup, r.iters
                 );
                 let _ = writeln!(out, "{:<16} {:<8} {:>12} {:>14}", "what", "where", "ms/iter", "sequences/s");
-                if let Some(t) = &r.train {
-                    let _ = writeln!(out, "{:<16} {:<8} {:>12.1} {:>14.1}", "train step", t.device, t.ms_per_step, t.samples_per_s);
+                for t in &r.train {
+                    let what = format!("train step {}", t.precision.as_str());
+                    let _ = writeln!(out, "{what:<16} {:<8} {:>12.1} {:>14.1}", t.device, t.ms_per_step, t.samples_per_s);
                 }
                 for i in &r.infer {
                     let _ = writeln!(out, "{:<16} {:<8} {:>12.1} {:>14.1}", format!("inference {}", i.dtype), i.backend, i.ms_per_batch, i.sequences_per_s);
@@ -455,15 +485,19 @@ mod tests {
 
     #[test]
     fn shapes_mode_times_training_and_both_weight_types() {
-        let args = parse(&["--layers", "1", "--hidden", "32", "--seq-len", "8", "--batch", "2", "--iters", "1", "--device", "cpu", "--backend", "cpu"]).unwrap();
+        let args = parse(&["--layers", "1", "--hidden", "32", "--seq-len", "8", "--batch", "2", "--iters", "1", "--device", "cpu", "--backend", "cpu", "--precision", "f32,bf16"]).unwrap();
         let report = measure(args).unwrap();
         let table = report.table();
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["mode"], "shapes");
         assert_eq!(json["shape"], serde_json::json!({"layers": 1, "hidden": 32, "heads": 1, "intermediate": 128, "vocab": 30522, "seq_len": 8, "batch": 2}));
-        assert_eq!(json["train"]["device"], "cpu");
-        positive(&json["train"], "ms_per_step");
-        positive(&json["train"], "samples_per_s");
+        let train = json["train"].as_array().unwrap();
+        let runs: Vec<_> = train.iter().map(|t| (t["device"].as_str().unwrap(), t["precision"].as_str().unwrap())).collect();
+        assert_eq!(runs, [("cpu", "f32"), ("cpu", "bf16")]);
+        for timing in train {
+            positive(timing, "ms_per_step");
+            positive(timing, "samples_per_s");
+        }
         let infer = json["infer"].as_array().unwrap();
         assert_eq!(infer.iter().map(|i| i["dtype"].as_str().unwrap()).collect::<Vec<_>>(), ["f32", "int8"]);
         for timing in infer {
@@ -471,7 +505,7 @@ mod tests {
             positive(timing, "ms_per_batch");
             positive(timing, "sequences_per_s");
         }
-        assert!(table.contains("train step") && table.contains("inference int8") && table.contains("hidden 32"), "{table}");
+        assert!(table.contains("train step bf16") && table.contains("inference int8") && table.contains("hidden 32"), "{table}");
     }
 
     #[test]
@@ -484,7 +518,7 @@ mod tests {
         assert_eq!((custom.heads, custom.intermediate), (8, 1024));
         assert!(Shape { heads: 5, ..custom }.config().unwrap_err().to_string().contains("not a valid BERT"));
         let only_infer = measure(parse(&["--layers", "1", "--hidden", "32", "--seq-len", "4", "--batch", "1", "--iters", "1", "--warmup", "0", "--mode", "infer", "--vocab", "64", "--backend", "cpu"]).unwrap()).unwrap();
-        assert!(matches!(only_infer, Report::Shapes(ShapesReport { train: None, .. })));
+        assert!(matches!(only_infer, Report::Shapes(ShapesReport { ref train, .. }) if train.is_empty()));
     }
 
     #[test]

@@ -28,11 +28,21 @@ const OPTIMIZER: &str = "optimizer.safetensors";
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Training arguments that may change between a checkpoint and its resumption: where things are written,
-/// where the math runs, how validation is batched, and the checkpoint options themselves. Every other
+/// where and in what precision the math runs, how validation is batched, and the checkpoint options themselves. Every other
 /// argument shapes the trajectory (data, schedule, seed) and must match. The starting model is compared by
 /// the SHA-256 of its weights, not by its path.
-const MAY_CHANGE_ON_RESUME: [&str; 9] =
-    ["model", "output_dir", "overwrite_output_dir", "device", "eval_batch_size", "validation_file", "eval_limit", "resume", "save_total_limit"];
+const MAY_CHANGE_ON_RESUME: [&str; 10] = [
+    "model",
+    "output_dir",
+    "overwrite_output_dir",
+    "device",
+    "precision",
+    "eval_batch_size",
+    "validation_file",
+    "eval_limit",
+    "resume",
+    "save_total_limit",
+];
 
 /// `trainer_state.json`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -1,10 +1,16 @@
 //! The core crate's BERT as a trainable model: its parameters live in a candle `VarMap`, initialised from
 //! a Hugging Face checkpoint (a missing classifier head gets HF's initialisation from the seed).
+//!
+//! Mixed precision ([`Precision::Bf16`]) works like PyTorch's autocast with f32 master weights: the
+//! variables stay f32 (and so do the optimizer's moments), each training forward pass computes with bf16
+//! casts of them, and the casts are part of the graph, so the gradients arrive in f32. LayerNorm,
+//! softmax and the loss run in f32 inside the pass.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Shape, Tensor, Var};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder, VarMap};
 use tweetguard::model::{BertClassifier, Mode};
@@ -12,12 +18,41 @@ use tweetguard::tokenize::EncodedBatch;
 use tweetguard::weights::{HeadInit, WeightStore};
 use tweetguard::BertConfig;
 
+/// The dtype of a training step's math.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Everything in f32.
+    #[default]
+    F32,
+    /// bf16 matrix products and activations over f32 master weights (autocast); meant for CUDA.
+    Bf16,
+}
+
+impl Precision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    fn compute_dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::Bf16 => DType::BF16,
+        }
+    }
+}
+
 /// A BERT classifier whose parameters are trainable variables.
 pub struct Trainable {
     pub varmap: VarMap,
     pub model: BertClassifier,
     pub config: BertConfig,
     pub device: Device,
+    /// The dtype of training forward passes; inference ([`Mode::Infer`]) always runs in f32.
+    pub precision: Precision,
 }
 
 impl Trainable {
@@ -28,7 +63,7 @@ impl Trainable {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
         let model = BertClassifier::load(vb, &config, num_labels).context("building the model")?;
-        Ok(Self { varmap, model, config, device })
+        Ok(Self { varmap, model, config, device, precision: Precision::F32 })
     }
 
     /// Builds the model with fresh variables, then copies every tensor the checkpoint has into them.
@@ -65,10 +100,24 @@ impl Trainable {
         ])
     }
 
-    /// Logits `[batch, labels]`.
+    /// The same model computing in `precision` when training.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// Logits `[batch, labels]`, f32 whatever the precision.
     pub fn forward(&self, batch: &EncodedBatch, mode: Mode) -> Result<Tensor> {
         let [ids, types, mask] = self.inputs(batch)?;
-        Ok(self.model.forward(&ids, &types, &mask, mode)?)
+        let dtype = self.precision.compute_dtype();
+        if mode == Mode::Infer || dtype == DType::F32 {
+            return Ok(self.model.forward(&ids, &types, &mask, mode)?);
+        }
+        // Built per pass: the casts must see the variables' current values.
+        let casts = Autocast { vars: Arc::new(self.named_vars().into_iter().collect()) };
+        let vb = VarBuilder::from_backend(Box::new(casts), dtype, self.device.clone());
+        let model = BertClassifier::load(vb, &self.config, self.model.num_labels())?;
+        Ok(model.forward(&ids, &types, &mask, mode)?.to_dtype(DType::F32)?)
     }
 
     /// The weights as an f32 safetensors file with HF `BertForSequenceClassification` names.
@@ -83,6 +132,32 @@ impl Trainable {
             .collect::<Result<_>>()?;
         let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
         Ok(safetensors::serialize(&tensors, Some(metadata))?)
+    }
+}
+
+/// Hands out the variables cast to the requested dtype, as graph operations.
+struct Autocast {
+    vars: Arc<HashMap<String, Var>>,
+}
+
+impl SimpleBackend for Autocast {
+    fn get(&self, shape: Shape, name: &str, _: Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let tensor = self.get_unchecked(name, dtype, dev)?;
+        if tensor.shape() != &shape {
+            candle_core::bail!("{name}: the variable has shape {:?}, the model asks for {shape:?}", tensor.shape());
+        }
+        Ok(tensor)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, _: &Device) -> candle_core::Result<Tensor> {
+        match self.vars.get(name) {
+            Some(var) => var.as_tensor().to_dtype(dtype),
+            None => candle_core::bail!("{name}: no such variable"),
+        }
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.vars.contains_key(name)
     }
 }
 
