@@ -185,7 +185,7 @@ impl Export {
              Validation rows used here: {rows}.\n\n\
              ## Metrics (validation)\n| weights | accuracy | precision | recall | F1 | MCC |\n|---|---|---|---|---|---|\n\
              | f32 | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n| int8 (what the browser runs) | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n\n\
-             int8 loss: {:+.2} accuracy points against f32.\n\n\
+             int8 minus f32 accuracy: {:+.2} points (negative: int8 is worse).\n\n\
              ## Calibration\nScores are softmax probabilities at temperature {temperature:.3}, fitted on the validation split \
              (expected calibration error {ece_before:.4} before, {ece_after:.4} after).\n\n\
              ## Intended use and limits\n- English tweets, judged one at a time; a single tweet is weak evidence about an account.\n\
