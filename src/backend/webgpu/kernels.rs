@@ -1,6 +1,8 @@
 //! The WGSL kernels (`shaders/*.wgsl`), compiled once per device, and the code that binds their buffers
 //! and records their dispatches. Variants (int8 or f32 weights, the longest sequence) are injected as
 //! constants at the top of the source. Every kernel here has a test against the CPU reference.
+//! Each dispatch's small uniform block of dimensions lives in a slot of one buffer per forward pass
+//! ([`Binder`]), not in a buffer of its own.
 
 use wgpu::util::DeviceExt;
 
@@ -98,27 +100,66 @@ fn split_groups(count: u32) -> (u32, u32) {
     }
 }
 
-/// Plain-old-data uniform block of eight 32-bit words.
-fn uniform(gpu: &Gpu, words: [u32; 8]) -> wgpu::Buffer {
-    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("dims"),
-        contents: &bytes,
-        usage: wgpu::BufferUsages::UNIFORM,
-    })
+/// Bytes of a kernel's uniform block: eight 32-bit words.
+const DIMS_BYTES: u64 = 32;
+
+/// Makes the bind groups of one forward pass. Every kernel's block of dimensions goes to a slot of one
+/// uniform buffer, staged on the host and written with a single `queue.write_buffer` ([`Binder::upload`])
+/// before the pass is submitted: a buffer per dispatch would cost a driver allocation natively, and a
+/// message to the GPU process in a browser, dozens of times per call. A binder is reused call after call
+/// (one call at a time); past its slots it falls back to a buffer per dispatch.
+pub struct Binder {
+    device: wgpu::Device,
+    uniforms: wgpu::Buffer,
+    /// Bytes between slots: the device's uniform offset alignment (256 on most).
+    stride: u64,
+    slots: u64,
+    staged: Vec<u8>,
 }
 
-fn bind(gpu: &Gpu, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-    let entries: Vec<wgpu::BindGroupEntry> = buffers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
-        .collect();
-    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &entries,
-    })
+impl Binder {
+    /// A binder for passes of up to `slots` dispatches.
+    pub fn new(gpu: &Gpu, slots: usize) -> Binder {
+        let stride = u64::from(gpu.limits.min_uniform_buffer_offset_alignment).max(DIMS_BYTES);
+        let uniforms = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dims"),
+            size: stride * slots.max(1) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Binder { device: gpu.device.clone(), uniforms, stride, slots: slots as u64, staged: Vec::new() }
+    }
+
+    /// A bind group of `dims` (binding 0) and then `buffers` (bindings 1, 2, ...).
+    fn bind(&mut self, pipeline: &wgpu::ComputePipeline, dims: [u32; 8], buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let bytes: Vec<u8> = dims.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let slot = self.staged.len() as u64 / self.stride;
+        let own_buffer;
+        let dims_binding = if slot < self.slots {
+            self.staged.extend_from_slice(&bytes);
+            self.staged.resize(((slot + 1) * self.stride) as usize, 0);
+            wgpu::BufferBinding { buffer: &self.uniforms, offset: slot * self.stride, size: wgpu::BufferSize::new(DIMS_BYTES) }
+        } else {
+            own_buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("dims"),
+                contents: &bytes,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            own_buffer.as_entire_buffer_binding()
+        };
+        let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(dims_binding) })
+            .chain(buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }))
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries })
+    }
+
+    /// Writes the blocks staged since the last upload; call after recording and before submitting.
+    pub fn upload(&mut self, queue: &wgpu::Queue) {
+        if !self.staged.is_empty() {
+            queue.write_buffer(&self.uniforms, 0, &self.staged);
+            self.staged.clear();
+        }
+    }
 }
 
 fn dispatch(pass: &mut wgpu::ComputePass, pipeline: &wgpu::ComputePipeline, group: &wgpu::BindGroup, xyz: (u32, u32, u32)) {
@@ -146,7 +187,7 @@ impl Kernels {
     #[allow(clippy::too_many_arguments)]
     pub fn linear(
         &self,
-        gpu: &Gpu,
+        binder: &mut Binder,
         pass: &mut wgpu::ComputePass,
         x: &wgpu::Buffer,
         x_stride: usize,
@@ -157,8 +198,8 @@ impl Kernels {
         act: Activation,
     ) {
         let pipeline = if w.int8 { &self.matmul_int8 } else { &self.matmul_f32 };
-        let dims = uniform(gpu, [m as u32, w.rows as u32, w.cols as u32, x_stride as u32, w.stored_cols() as u32, act as u32, 0, 0]);
-        let group = bind(gpu, pipeline, &[&dims, x, &w.data, &w.scales, bias, y]);
+        let dims = [m as u32, w.rows as u32, w.cols as u32, x_stride as u32, w.stored_cols() as u32, act as u32, 0, 0];
+        let group = binder.bind(pipeline, dims, &[x, &w.data, &w.scales, bias, y]);
         dispatch(pass, pipeline, &group, (groups(w.rows, MATMUL_TILE), groups(m, MATMUL_TILE), 1));
     }
 
@@ -166,7 +207,7 @@ impl Kernels {
     #[allow(clippy::too_many_arguments)]
     pub fn layer_norm(
         &self,
-        gpu: &Gpu,
+        binder: &mut Binder,
         pass: &mut wgpu::ComputePass,
         x: &wgpu::Buffer,
         residual: Option<&wgpu::Buffer>,
@@ -177,8 +218,8 @@ impl Kernels {
         cols: usize,
         eps: f32,
     ) {
-        let dims = uniform(gpu, [rows as u32, cols as u32, residual.is_some() as u32, eps.to_bits(), 0, 0, 0, 0]);
-        let group = bind(gpu, &self.layernorm, &[&dims, x, residual.unwrap_or(x), gamma, beta, y]);
+        let dims = [rows as u32, cols as u32, residual.is_some() as u32, eps.to_bits(), 0, 0, 0, 0];
+        let group = binder.bind(&self.layernorm, dims, &[x, residual.unwrap_or(x), gamma, beta, y]);
         let (gx, gy) = split_groups(rows as u32);
         dispatch(pass, &self.layernorm, &group, (gx, gy, 1));
     }
@@ -187,7 +228,7 @@ impl Kernels {
     #[allow(clippy::too_many_arguments)]
     pub fn embeddings(
         &self,
-        gpu: &Gpu,
+        binder: &mut Binder,
         pass: &mut wgpu::ComputePass,
         ids: &wgpu::Buffer,
         types: &wgpu::Buffer,
@@ -199,11 +240,11 @@ impl Kernels {
         let [word, position, token_type] = tables;
         let pipeline = if word.int8 { &self.embeddings_int8 } else { &self.embeddings_f32 };
         let hidden = word.cols;
-        let dims = uniform(gpu, [tokens as u32, seq as u32, hidden as u32, word.stored_cols() as u32, 0, 0, 0, 0]);
-        let group = bind(
-            gpu,
+        let dims = [tokens as u32, seq as u32, hidden as u32, word.stored_cols() as u32, 0, 0, 0, 0];
+        let group = binder.bind(
             pipeline,
-            &[&dims, ids, types, &word.data, &word.scales, &position.data, &position.scales, &token_type.data, &token_type.scales, out],
+            dims,
+            &[ids, types, &word.data, &word.scales, &position.data, &position.scales, &token_type.data, &token_type.scales, out],
         );
         let (gy, gz) = split_groups(tokens as u32);
         dispatch(pass, pipeline, &group, (groups(hidden, ROW_WORKGROUP), gy, gz));
@@ -214,7 +255,7 @@ impl Kernels {
     #[allow(clippy::too_many_arguments)]
     pub fn attention(
         &self,
-        gpu: &Gpu,
+        binder: &mut Binder,
         pass: &mut wgpu::ComputePass,
         qkv: &wgpu::Buffer,
         mask: &wgpu::Buffer,
@@ -227,8 +268,8 @@ impl Kernels {
         assert!(seq <= self.max_seq, "sequence of {seq} tokens exceeds the compiled {}", self.max_seq);
         let head_dim = hidden / heads;
         let scale = (1.0 / (head_dim as f64).sqrt()) as f32;
-        let dims = uniform(gpu, [seq as u32, hidden as u32, heads as u32, head_dim as u32, scale.to_bits(), 0, 0, 0]);
-        let group = bind(gpu, &self.attention, &[&dims, qkv, mask, ctx]);
+        let dims = [seq as u32, hidden as u32, heads as u32, head_dim as u32, scale.to_bits(), 0, 0, 0];
+        let group = binder.bind(&self.attention, dims, &[qkv, mask, ctx]);
         dispatch(pass, &self.attention, &group, (seq as u32, heads as u32, batch as u32));
     }
 }

@@ -15,7 +15,7 @@ use wgpu::util::DeviceExt;
 
 pub use device::{Gpu, GpuAdapter};
 use device::gpu_error;
-use kernels::{Activation, GpuMatrix, Kernels};
+use kernels::{Activation, Binder, GpuMatrix, Kernels};
 
 use crate::config::{BertConfig, HiddenAct};
 use crate::error::Result;
@@ -62,6 +62,7 @@ struct Workspace {
     pooled: wgpu::Buffer,
     logits: wgpu::Buffer,
     staging: wgpu::Buffer,
+    binder: Binder,
 }
 
 /// A model loaded on a GPU device.
@@ -300,6 +301,8 @@ impl WebGpuBackend {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
+            // Embeddings and their LayerNorm, 7 per layer, pooler and classifier.
+            binder: Binder::new(gpu, 4 + 7 * self.weights.layers.len()),
         }
     }
 
@@ -308,14 +311,14 @@ impl WebGpuBackend {
         // The workspace is taken out for the call and put back after it, so no lock is held across an
         // await; a concurrent call (possible from JS) builds its own.
         let cached = self.workspace.lock().map_err(|_| gpu_error("the workspace lock was poisoned"))?.take();
-        let ws = match cached {
+        let mut ws = match cached {
             Some(ws) if ws.tokens >= tokens && ws.rows >= rows => ws,
             other => {
                 let (old_tokens, old_rows) = other.as_ref().map_or((0, 0), |w| (w.tokens, w.rows));
                 self.workspace(tokens.max(old_tokens), rows.max(old_rows))
             }
         };
-        let result = self.run(&ws, ids, types, mask, rows, seq).await;
+        let result = self.run(&mut ws, ids, types, mask, rows, seq).await;
         if let Ok(mut slot) = self.workspace.lock() {
             *slot = Some(ws);
         }
@@ -324,7 +327,7 @@ impl WebGpuBackend {
 
     /// Records the whole forward pass for `rows` texts of `seq` tokens into one command buffer, submits
     /// it and reads the logits back.
-    async fn run(&self, ws: &Workspace, ids: &[u32], types: &[u32], mask: &[u32], rows: usize, seq: usize) -> Result<Vec<f32>> {
+    async fn run(&self, ws: &mut Workspace, ids: &[u32], types: &[u32], mask: &[u32], rows: usize, seq: usize) -> Result<Vec<f32>> {
         let tokens = rows * seq;
         let (gpu, k, w) = (&self.gpu, &self.kernels, &self.weights);
         let (h, heads) = (self.hidden, self.heads);
@@ -337,26 +340,27 @@ impl WebGpuBackend {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bert"), timestamp_writes: None });
             let [x, y] = &ws.hidden;
             let tables = [&w.word, &w.position, &w.token_type];
-            k.embeddings(gpu, &mut pass, &ws.ids, &ws.types, tables, &ws.scratch, tokens, seq);
+            k.embeddings(&mut ws.binder, &mut pass, &ws.ids, &ws.types, tables, &ws.scratch, tokens, seq);
             let (g, b) = &w.embeddings_norm;
-            k.layer_norm(gpu, &mut pass, &ws.scratch, None, g, b, x, tokens, h, self.eps);
+            k.layer_norm(&mut ws.binder, &mut pass, &ws.scratch, None, g, b, x, tokens, h, self.eps);
             for layer in &w.layers {
-                k.linear(gpu, &mut pass, x, h, tokens, &layer.qkv, &layer.qkv_bias, &ws.qkv, Activation::None);
-                k.attention(gpu, &mut pass, &ws.qkv, &ws.mask, &ws.context, rows, seq, h, heads);
-                k.linear(gpu, &mut pass, &ws.context, h, tokens, &layer.attention_out, &layer.attention_out_bias, &ws.scratch, Activation::None);
+                k.linear(&mut ws.binder, &mut pass, x, h, tokens, &layer.qkv, &layer.qkv_bias, &ws.qkv, Activation::None);
+                k.attention(&mut ws.binder, &mut pass, &ws.qkv, &ws.mask, &ws.context, rows, seq, h, heads);
+                k.linear(&mut ws.binder, &mut pass, &ws.context, h, tokens, &layer.attention_out, &layer.attention_out_bias, &ws.scratch, Activation::None);
                 let (g, b) = &layer.attention_norm;
-                k.layer_norm(gpu, &mut pass, &ws.scratch, Some(x), g, b, y, tokens, h, self.eps);
-                k.linear(gpu, &mut pass, y, h, tokens, &layer.intermediate, &layer.intermediate_bias, &ws.intermediate, self.act);
-                k.linear(gpu, &mut pass, &ws.intermediate, self.intermediate, tokens, &layer.output, &layer.output_bias, &ws.scratch, Activation::None);
+                k.layer_norm(&mut ws.binder, &mut pass, &ws.scratch, Some(x), g, b, y, tokens, h, self.eps);
+                k.linear(&mut ws.binder, &mut pass, y, h, tokens, &layer.intermediate, &layer.intermediate_bias, &ws.intermediate, self.act);
+                k.linear(&mut ws.binder, &mut pass, &ws.intermediate, self.intermediate, tokens, &layer.output, &layer.output_bias, &ws.scratch, Activation::None);
                 let (g, b) = &layer.output_norm;
-                k.layer_norm(gpu, &mut pass, &ws.scratch, Some(y), g, b, x, tokens, h, self.eps);
+                k.layer_norm(&mut ws.binder, &mut pass, &ws.scratch, Some(y), g, b, x, tokens, h, self.eps);
             }
             // The [CLS] row of each text: stride seq * hidden.
-            k.linear(gpu, &mut pass, x, seq * h, rows, &w.pooler, &w.pooler_bias, &ws.pooled, Activation::Tanh);
-            k.linear(gpu, &mut pass, &ws.pooled, h, rows, &w.classifier, &w.classifier_bias, &ws.logits, Activation::None);
+            k.linear(&mut ws.binder, &mut pass, x, seq * h, rows, &w.pooler, &w.pooler_bias, &ws.pooled, Activation::Tanh);
+            k.linear(&mut ws.binder, &mut pass, &ws.pooled, h, rows, &w.classifier, &w.classifier_bias, &ws.logits, Activation::None);
         }
         let bytes = (rows * self.labels * 4) as u64;
         encoder.copy_buffer_to_buffer(&ws.logits, 0, &ws.staging, 0, bytes);
+        ws.binder.upload(&gpu.queue);
         gpu.queue.submit([encoder.finish()]);
         if let Some(error) = scope.pop().await {
             return Err(gpu_error(format!("a GPU command failed: {error}")));
