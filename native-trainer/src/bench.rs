@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use candle_core::Device;
 use rand::{Rng, SeedableRng};
 use tweetguard::backend::{BackendChoice, Engine};
 use tweetguard::model::Mode;
@@ -324,7 +323,7 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
                 Ok(model.device.synchronize()?)
             })?;
             train.push(TrainTiming {
-                device: device_name(&model.device),
+                device: train::device_name(&model.device).to_string(),
                 precision,
                 ms_per_step: seconds * 1e3,
                 samples_per_s: shape.batch as f64 / seconds,
@@ -332,14 +331,6 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
         }
     }
     Ok(ShapesReport { mode: "shapes", shape, warmup: args.warmup, iters: args.iters.max(1), train, infer })
-}
-
-fn device_name(device: &Device) -> String {
-    match device {
-        Device::Cpu => "cpu".into(),
-        Device::Cuda(_) => "cuda".into(),
-        Device::Metal(_) => "metal".into(),
-    }
 }
 
 /// The value at quantile `q` of sorted values (nearest rank).
