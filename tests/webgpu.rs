@@ -133,3 +133,43 @@ fn an_untrained_head_is_the_same_on_both_backends() {
     let c: Vec<_> = pollster::block_on(cpu.classify(&texts)).unwrap().results.into_iter().map(|r| r.logits).collect();
     assert_logits_close("untrained head, WebGPU vs CPU", &g, &c, 1e-3);
 }
+
+/// `Engine::profile` times every dispatch of a pass with timestamp queries: one entry per dispatch, in
+/// recording order, finite and non-negative, with the logits of an ordinary call. Adapters without
+/// timestamp queries must say so.
+#[test]
+fn profiling_times_every_dispatch_and_changes_no_result() {
+    use tweetguard::backend::Engine;
+    let (config, tokenizer) = (read(fixture("tiny/config.json")), read(fixture("tiny/tokenizer.json")));
+    let config = tweetguard::BertConfig::from_json(&config).unwrap();
+    let batch = tweetguard::tokenize::TextEncoder::from_json(&tokenizer, 32).unwrap().encode_batch(&["hello world", "buy followers now"]).unwrap();
+    let weights = read(fixture("tiny/model.int8.safetensors"));
+    let load = Engine::load(BackendChoice::Webgpu, weights, &config, 2, HeadInit::Require, 32, &batch);
+    let engine = match pollster::block_on(load) {
+        Ok((engine, _)) => engine,
+        Err(err) if err.to_string().contains("no WebGPU adapter") => return skip_or_fail(&format!("no WebGPU adapter ({err})")),
+        Err(err) => panic!("WebGPU load failed: {err}"),
+    };
+    let profile = match pollster::block_on(engine.profile(&batch)) {
+        Ok(Some(profile)) => profile,
+        Ok(None) => panic!("a forced WebGPU engine profiled nothing"),
+        Err(err) => {
+            assert!(err.to_string().contains("no timestamp queries"), "{err}");
+            return eprintln!("SKIPPED: {err}");
+        }
+    };
+    let labels: Vec<&str> = profile.kernels.iter().map(|(label, _)| *label).collect();
+    let layer = ["qkv", "attention", "attention output", "layernorm", "intermediate + activation", "output", "layernorm"];
+    let want: Vec<&str> = ["embeddings", "layernorm"]
+        .into_iter()
+        .chain(std::iter::repeat_n(layer, config.num_hidden_layers).flatten())
+        .chain(["pooler", "classifier"])
+        .collect();
+    assert_eq!(labels, want);
+    assert!(profile.kernels.iter().all(|(_, ms)| ms.is_finite() && *ms >= 0.0), "{:?}", profile.kernels);
+    assert!(profile.kernels.iter().map(|(_, ms)| ms).sum::<f64>() > 0.0, "{:?}", profile.kernels);
+    let (logits, kind) = pollster::block_on(engine.logits(&batch)).unwrap();
+    assert_eq!(kind, BackendKind::Webgpu);
+    assert_eq!(profile.logits, logits);
+    eprintln!("dispatch times (ms): {:?}", profile.kernels);
+}

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::tokenize::EncodedBatch;
 use crate::weights::{HeadInit, WeightStore};
 use cpu::CpuBackend;
+pub use webgpu::KernelProfile;
 use webgpu::{GpuAdapter, WebGpuBackend};
 
 /// What the caller asks for.
@@ -191,6 +192,15 @@ impl Engine {
             }
         }
         Ok((self.cpu()?.logits(batch)?, BackendKind::Cpu))
+    }
+
+    /// GPU time per kernel of one pass over `batch` while WebGPU runs (timestamp queries, for
+    /// `bench --profile`); `None` on the CPU.
+    pub async fn profile(&self, batch: &EncodedBatch) -> Result<Option<KernelProfile>> {
+        match self.usable_gpu() {
+            Some(gpu) => gpu.profile(batch).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The backend the next call will use.

@@ -70,12 +70,13 @@ impl GpuAdapter {
             .then(|| format!("the WebGPU adapter {} is a CPU/software implementation", self.name()))
     }
 
-    /// Opens the device with the adapter's limits. No optional feature is required.
+    /// Opens the device with the adapter's limits. No optional feature is required; timestamp queries
+    /// are enabled where the adapter has them, for [`super::WebGpuBackend::profile`].
     pub async fn open(self) -> Result<Gpu> {
         let limits = self.adapter.limits();
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("tweetguard"),
-            required_features: wgpu::Features::empty(),
+            required_features: self.adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             required_limits: limits.clone(),
             ..Default::default()
         };

@@ -252,6 +252,33 @@ impl WebGpuBackend {
         Ok(rows)
     }
 
+    /// GPU time per kernel of one forward pass over `batch` (which must fit one pass), measured with
+    /// timestamp queries around each dispatch, each in a compute pass of its own; also the logits, which
+    /// equal [`Self::logits`]'s. Fails where the device has no timestamp queries.
+    pub async fn profile(&self, batch: &EncodedBatch) -> Result<KernelProfile> {
+        if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Err(gpu_error(format!("the adapter {} has no timestamp queries", self.gpu.adapter_name)));
+        }
+        let (rows, seq) = (batch.batch_size, batch.seq_len);
+        if rows == 0 || rows > self.rows_per_pass(seq)? {
+            return Err(gpu_error(format!("profiling needs 1 to {} texts of {seq} tokens", self.rows_per_pass(seq)?)));
+        }
+        let dispatches = 4 + 7 * self.weights.layers.len();
+        let timing = Timing::new(&self.gpu, dispatches as u32);
+        let mut ws = self.workspace(rows * seq, rows);
+        let (ids, types, mask) = (&batch.input_ids, &batch.type_ids, &batch.attention_mask);
+        let (flat, labels) = self.run(&mut ws, ids, types, mask, rows, seq, Some(&timing)).await?;
+        let ticks = read_back_bytes(&self.gpu, &timing.readback, labels.len() as u64 * 16).await?;
+        let ticks: Vec<u64> = ticks.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+        let ns_per_tick = f64::from(self.gpu.queue.get_timestamp_period());
+        let kernels = labels
+            .iter()
+            .zip(ticks.chunks_exact(2))
+            .map(|(label, t)| (*label, t[1].saturating_sub(t[0]) as f64 * ns_per_tick / 1e6))
+            .collect();
+        Ok(KernelProfile { kernels, logits: flat.chunks(self.labels).map(<[f32]>::to_vec).collect() })
+    }
+
     /// Logits, one row per text. Fails (and the caller falls back to the CPU) on a lost device or any
     /// GPU error.
     pub async fn logits(&self, batch: &EncodedBatch) -> Result<Vec<Vec<f32>>> {
@@ -318,7 +345,7 @@ impl WebGpuBackend {
                 self.workspace(tokens.max(old_tokens), rows.max(old_rows))
             }
         };
-        let result = self.run(&mut ws, ids, types, mask, rows, seq).await;
+        let result = self.run(&mut ws, ids, types, mask, rows, seq, None).await.map(|(logits, _)| logits);
         if let Ok(mut slot) = self.workspace.lock() {
             *slot = Some(ws);
         }
@@ -326,8 +353,18 @@ impl WebGpuBackend {
     }
 
     /// Records the whole forward pass for `rows` texts of `seq` tokens into one command buffer, submits
-    /// it and reads the logits back.
-    async fn run(&self, ws: &mut Workspace, ids: &[u32], types: &[u32], mask: &[u32], rows: usize, seq: usize) -> Result<Vec<f32>> {
+    /// it and reads the logits back; with `timing`, each dispatch is timed (and labelled, in order).
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &self,
+        ws: &mut Workspace,
+        ids: &[u32],
+        types: &[u32],
+        mask: &[u32],
+        rows: usize,
+        seq: usize,
+        timing: Option<&Timing>,
+    ) -> Result<(Vec<f32>, Vec<&'static str>)> {
         let tokens = rows * seq;
         let (gpu, k, w) = (&self.gpu, &self.kernels, &self.weights);
         let (h, heads) = (self.hidden, self.heads);
@@ -336,27 +373,46 @@ impl WebGpuBackend {
         gpu.queue.write_buffer(&ws.types, 0, &u32_bytes(types));
         gpu.queue.write_buffer(&ws.mask, 0, &u32_bytes(mask));
         let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bert"), timestamp_writes: None });
+        let labels = {
+            let mut rec = match timing {
+                None => Recording::Single(
+                    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bert"), timestamp_writes: None }).forget_lifetime(),
+                ),
+                Some(t) => Recording::Timed { encoder: &mut encoder, queries: &t.queries, labels: Vec::new() },
+            };
+            let binder = &mut ws.binder;
             let [x, y] = &ws.hidden;
             let tables = [&w.word, &w.position, &w.token_type];
-            k.embeddings(&mut ws.binder, &mut pass, &ws.ids, &ws.types, tables, &ws.scratch, tokens, seq);
+            rec.record("embeddings", |p| k.embeddings(binder, p, &ws.ids, &ws.types, tables, &ws.scratch, tokens, seq));
             let (g, b) = &w.embeddings_norm;
-            k.layer_norm(&mut ws.binder, &mut pass, &ws.scratch, None, g, b, x, tokens, h, self.eps);
+            rec.record("layernorm", |p| k.layer_norm(binder, p, &ws.scratch, None, g, b, x, tokens, h, self.eps));
             for layer in &w.layers {
-                k.linear(&mut ws.binder, &mut pass, x, h, tokens, &layer.qkv, &layer.qkv_bias, &ws.qkv, Activation::None);
-                k.attention(&mut ws.binder, &mut pass, &ws.qkv, &ws.mask, &ws.context, rows, seq, h, heads);
-                k.linear(&mut ws.binder, &mut pass, &ws.context, h, tokens, &layer.attention_out, &layer.attention_out_bias, &ws.scratch, Activation::None);
+                rec.record("qkv", |p| k.linear(binder, p, x, h, tokens, &layer.qkv, &layer.qkv_bias, &ws.qkv, Activation::None));
+                rec.record("attention", |p| k.attention(binder, p, &ws.qkv, &ws.mask, &ws.context, rows, seq, h, heads));
+                rec.record("attention output", |p| {
+                    k.linear(binder, p, &ws.context, h, tokens, &layer.attention_out, &layer.attention_out_bias, &ws.scratch, Activation::None)
+                });
                 let (g, b) = &layer.attention_norm;
-                k.layer_norm(&mut ws.binder, &mut pass, &ws.scratch, Some(x), g, b, y, tokens, h, self.eps);
-                k.linear(&mut ws.binder, &mut pass, y, h, tokens, &layer.intermediate, &layer.intermediate_bias, &ws.intermediate, self.act);
-                k.linear(&mut ws.binder, &mut pass, &ws.intermediate, self.intermediate, tokens, &layer.output, &layer.output_bias, &ws.scratch, Activation::None);
+                rec.record("layernorm", |p| k.layer_norm(binder, p, &ws.scratch, Some(x), g, b, y, tokens, h, self.eps));
+                rec.record("intermediate + activation", |p| {
+                    k.linear(binder, p, y, h, tokens, &layer.intermediate, &layer.intermediate_bias, &ws.intermediate, self.act)
+                });
+                rec.record("output", |p| {
+                    let (out, bias) = (&layer.output, &layer.output_bias);
+                    k.linear(binder, p, &ws.intermediate, self.intermediate, tokens, out, bias, &ws.scratch, Activation::None)
+                });
                 let (g, b) = &layer.output_norm;
-                k.layer_norm(&mut ws.binder, &mut pass, &ws.scratch, Some(y), g, b, x, tokens, h, self.eps);
+                rec.record("layernorm", |p| k.layer_norm(binder, p, &ws.scratch, Some(y), g, b, x, tokens, h, self.eps));
             }
             // The [CLS] row of each text: stride seq * hidden.
-            k.linear(&mut ws.binder, &mut pass, x, seq * h, rows, &w.pooler, &w.pooler_bias, &ws.pooled, Activation::Tanh);
-            k.linear(&mut ws.binder, &mut pass, &ws.pooled, h, rows, &w.classifier, &w.classifier_bias, &ws.logits, Activation::None);
+            rec.record("pooler", |p| k.linear(binder, p, x, seq * h, rows, &w.pooler, &w.pooler_bias, &ws.pooled, Activation::Tanh));
+            rec.record("classifier", |p| {
+                k.linear(binder, p, &ws.pooled, h, rows, &w.classifier, &w.classifier_bias, &ws.logits, Activation::None)
+            });
+            rec.finish()
+        };
+        if let Some(t) = timing {
+            t.resolve(&mut encoder, labels.len() as u32);
         }
         let bytes = (rows * self.labels * 4) as u64;
         encoder.copy_buffer_to_buffer(&ws.logits, 0, &ws.staging, 0, bytes);
@@ -365,12 +421,89 @@ impl WebGpuBackend {
         if let Some(error) = scope.pop().await {
             return Err(gpu_error(format!("a GPU command failed: {error}")));
         }
-        read_back(gpu, &ws.staging, bytes).await
+        Ok((read_back(gpu, &ws.staging, bytes).await?, labels))
     }
 }
 
-/// Copies `bytes` of a mappable buffer to the host, without blocking the browser's thread.
+/// GPU time per dispatch of one forward pass ([`WebGpuBackend::profile`]).
+#[derive(Debug, Clone)]
+pub struct KernelProfile {
+    /// Each dispatch in order: its kernel's role and its GPU time in milliseconds.
+    pub kernels: Vec<(&'static str, f64)>,
+    pub logits: Vec<Vec<f32>>,
+}
+
+/// Where a forward pass's dispatches go: all into one compute pass, or each into a pass of its own
+/// between two timestamp writes (profiling).
+#[allow(clippy::large_enum_variant)] // one short-lived value per forward pass
+enum Recording<'a> {
+    Single(wgpu::ComputePass<'static>),
+    Timed { encoder: &'a mut wgpu::CommandEncoder, queries: &'a wgpu::QuerySet, labels: Vec<&'static str> },
+}
+
+impl Recording<'_> {
+    fn record(&mut self, label: &'static str, dispatch: impl FnOnce(&mut wgpu::ComputePass<'_>)) {
+        match self {
+            Recording::Single(pass) => dispatch(pass),
+            Recording::Timed { encoder, queries, labels } => {
+                let index = 2 * labels.len() as u32;
+                let timestamps = wgpu::ComputePassTimestampWrites {
+                    query_set: queries,
+                    beginning_of_pass_write_index: Some(index),
+                    end_of_pass_write_index: Some(index + 1),
+                };
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: Some(timestamps) });
+                dispatch(&mut pass);
+                labels.push(label);
+            }
+        }
+    }
+
+    /// The labels of the timed dispatches, in order (none when untimed).
+    fn finish(self) -> Vec<&'static str> {
+        match self {
+            Recording::Single(_) => Vec::new(),
+            Recording::Timed { labels, .. } => labels,
+        }
+    }
+}
+
+/// Timestamp queries for profiling, two per dispatch, resolved and copied to a mappable buffer.
+struct Timing {
+    queries: wgpu::QuerySet,
+    resolved: wgpu::Buffer,
+    readback: wgpu::Buffer,
+}
+
+impl Timing {
+    fn new(gpu: &Gpu, dispatches: u32) -> Timing {
+        let count = 2 * dispatches;
+        let buffer = |label, usage| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: u64::from(count) * 8, usage, mapped_at_creation: false })
+        };
+        Timing {
+            queries: gpu.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timestamps"), ty: wgpu::QueryType::Timestamp, count }),
+            resolved: buffer("timestamps", wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
+            readback: buffer("timestamps readback", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+        }
+    }
+
+    /// Records the copy of the first `dispatches` pairs of timestamps to the mappable buffer.
+    fn resolve(&self, encoder: &mut wgpu::CommandEncoder, dispatches: u32) {
+        let count = 2 * dispatches;
+        encoder.resolve_query_set(&self.queries, 0..count, &self.resolved, 0);
+        encoder.copy_buffer_to_buffer(&self.resolved, 0, &self.readback, 0, u64::from(count) * 8);
+    }
+}
+
+/// Copies `bytes` of a mappable buffer of f32 values to the host, without blocking the browser's thread.
 pub async fn read_back(gpu: &Gpu, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<f32>> {
+    let bytes = read_back_bytes(gpu, buffer, bytes).await?;
+    Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
+
+/// Copies `bytes` of a mappable buffer to the host, without blocking the browser's thread.
+async fn read_back_bytes(gpu: &Gpu, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
     let slice = buffer.slice(..bytes);
     let (sender, receiver) = futures_channel::oneshot::channel();
     slice.map_async(wgpu::MapMode::Read, move |result| {
@@ -387,7 +520,7 @@ pub async fn read_back(gpu: &Gpu, buffer: &wgpu::Buffer, bytes: u64) -> Result<V
         .map_err(|e| gpu_error(format!("the GPU readback failed: {e}")))?;
     let values = {
         let view = slice.get_mapped_range().map_err(|e| gpu_error(format!("the GPU readback failed: {e:?}")))?;
-        view.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        view.to_vec()
     };
     buffer.unmap();
     Ok(values)
