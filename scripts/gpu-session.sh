@@ -64,8 +64,8 @@ want train-bench && for precision in f32 bf16; do
   step "bench-bertbase-train-$precision" "$bin" bench --preset bert-base --seq-len 128 --batch 32 --mode train --device "$device" --precision "$precision" --warmup "$(warm 3)" --iters "${iters:-15}"
 done
 want infer-bench && {
-step bench-minilm-infer-b256 "$bin" bench --preset minilm --seq-len 64 --batch 256 --mode infer --device "$device" --backend "$backend" --warmup "$(warm 3)" --iters "${iters:-10}"
-step bench-minilm-infer-b1 "$bin" bench --preset minilm --seq-len 64 --batch 1 --mode infer --device "$device" --backend "$backend" --warmup "$(warm 5)" --iters "${iters:-50}"
+step bench-minilm-infer-b256 "$bin" bench --preset minilm --seq-len 64 --batch 256 --mode infer --device "$device" --backend "$backend" --warmup "$(warm 3)" --iters "${iters:-10}" --profile
+step bench-minilm-infer-b1 "$bin" bench --preset minilm --seq-len 64 --batch 1 --mode infer --device "$device" --backend "$backend" --warmup "$(warm 5)" --iters "${iters:-50}" --profile
 }
 want seed0 && step train-seed0-f32 "$bin" "${tr[@]}" --seed 0 --output-dir /tmp/runs/s0
 

@@ -106,6 +106,9 @@ pub struct BenchArgs {
     /// Inference backend: auto, webgpu or cpu.
     #[arg(long, default_value = "auto")]
     backend: BackendChoice,
+    /// Shapes mode: also time each WebGPU kernel of one pass with timestamp queries.
+    #[arg(long, conflicts_with = "model")]
+    profile: bool,
     /// Untimed iterations before timing (shapes mode: steps or batches; model mode: calls).
     #[arg(long, default_value_t = 2)]
     warmup: usize,
@@ -196,6 +199,17 @@ pub struct InferTiming {
     sequences_per_s: f64,
 }
 
+/// GPU time of one kernel role over one WebGPU pass (`--profile`).
+#[derive(Debug, serde::Serialize)]
+pub struct KernelTiming {
+    dtype: &'static str,
+    kernel: &'static str,
+    dispatches: usize,
+    ms: f64,
+    /// Fraction of the pass's summed kernel time.
+    share: f64,
+}
+
 #[derive(Debug, serde::Serialize)]
 pub struct ShapesReport {
     mode: &'static str,
@@ -204,6 +218,8 @@ pub struct ShapesReport {
     iters: usize,
     train: Vec<TrainTiming>,
     infer: Vec<InferTiming>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    profile: Vec<KernelTiming>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -278,6 +294,7 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
     let model = Trainable::random(config.clone(), device)?;
 
     let mut infer = Vec::new();
+    let mut profile = Vec::new();
     if matches!(args.mode, BenchMode::Infer | BenchMode::Both) {
         let f32_weights = model.hf_safetensors()?;
         let int8_weights = quant::quantize_safetensors(&f32_weights)?;
@@ -292,6 +309,13 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
                 ms_per_batch: seconds * 1e3,
                 sequences_per_s: shape.batch as f64 / seconds,
             });
+            if args.profile {
+                match pollster::block_on(engine.profile(&batch)) {
+                    Ok(Some(pass)) => profile.extend(kernel_timings(dtype, &pass.kernels)),
+                    Ok(None) => tracing::warn!("--profile: the {dtype} model runs on the CPU, which has no kernels to time"),
+                    Err(err) => tracing::warn!("--profile: {err}"),
+                }
+            }
         }
     }
 
@@ -330,7 +354,26 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
             });
         }
     }
-    Ok(ShapesReport { mode: "shapes", shape, warmup: args.warmup, iters: args.iters.max(1), train, infer })
+    Ok(ShapesReport { mode: "shapes", shape, warmup: args.warmup, iters: args.iters.max(1), train, infer, profile })
+}
+
+/// One row per kernel role (in first-dispatch order): its dispatches and summed time.
+fn kernel_timings(dtype: &'static str, dispatches: &[(&'static str, f64)]) -> Vec<KernelTiming> {
+    let total: f64 = dispatches.iter().map(|(_, ms)| ms).sum();
+    let mut rows: Vec<KernelTiming> = Vec::new();
+    for &(kernel, ms) in dispatches {
+        match rows.iter_mut().find(|r| r.kernel == kernel) {
+            Some(row) => {
+                row.dispatches += 1;
+                row.ms += ms;
+            }
+            None => rows.push(KernelTiming { dtype, kernel, dispatches: 1, ms, share: 0.0 }),
+        }
+    }
+    for row in &mut rows {
+        row.share = if total > 0.0 { row.ms / total } else { 0.0 };
+    }
+    rows
 }
 
 /// The value at quantile `q` of sorted values (nearest rank).
@@ -430,6 +473,13 @@ impl Report {
                 }
                 for i in &r.infer {
                     let _ = writeln!(out, "{:<16} {:<8} {:>12.1} {:>14.1}", format!("inference {}", i.dtype), i.backend, i.ms_per_batch, i.sequences_per_s);
+                }
+                if !r.profile.is_empty() {
+                    let _ = writeln!(out, "\nGPU time per kernel, one pass (timestamp queries):");
+                    let _ = writeln!(out, "{:<6} {:<26} {:>10} {:>10} {:>7}", "dtype", "kernel", "dispatches", "ms", "share");
+                    for k in &r.profile {
+                        let _ = writeln!(out, "{:<6} {:<26} {:>10} {:>10.3} {:>6.1}%", k.dtype, k.kernel, k.dispatches, k.ms, k.share * 100.0);
+                    }
                 }
                 for reason in r.infer.iter().filter_map(|i| i.fallback_reason.as_deref()).collect::<std::collections::BTreeSet<_>>() {
                     let _ = writeln!(out, "\nnote: {reason}");
@@ -541,6 +591,14 @@ mod tests {
         assert!(parse(&["--model", "m", "--layers", "2"]).is_err());
         assert!(parse(&["--batch-size", "4"]).is_err());
         assert_eq!(parse(&["--model", "m", "--batch-size", "1,8", "--batch-size", "64"]).unwrap().batch_size, [1, 8, 64]);
+    }
+
+    #[test]
+    fn kernel_timings_sum_each_role_in_first_dispatch_order() {
+        let rows = kernel_timings("int8", &[("qkv", 1.0), ("attention", 2.0), ("qkv", 3.0), ("classifier", 4.0)]);
+        let got: Vec<_> = rows.iter().map(|r| (r.kernel, r.dispatches, r.ms, r.share)).collect();
+        assert_eq!(got, [("qkv", 2, 4.0, 0.4), ("attention", 1, 2.0, 0.2), ("classifier", 1, 4.0, 0.4)]);
+        assert!(kernel_timings("f32", &[("qkv", 0.0)]).iter().all(|r| r.share == 0.0));
     }
 
     #[test]
