@@ -95,11 +95,6 @@ impl WeightStore {
         Ok(Self { bytes, entries, head, created_head: Arc::default() })
     }
 
-    /// The storage type of the linear weights.
-    pub fn dtype(&self) -> WeightDtype {
-        dtype_of(self.entries.iter().map(|(name, entry)| (name.as_str(), entry.dtype)))
-    }
-
     /// A flag that becomes true once the store invents a classifier head
     /// (see [`HeadInit::RandomIfMissing`]); it stays readable after the store moves into a `VarBuilder`.
     pub fn created_head_flag(&self) -> Arc<AtomicBool> {

@@ -240,6 +240,11 @@ impl WebGpuBackend {
         self.gpu.simulate_loss();
     }
 
+    /// Dispatches in one forward pass: embeddings and their LayerNorm, 7 per layer, pooler and classifier.
+    fn dispatches_per_pass(&self) -> usize {
+        4 + 7 * self.weights.layers.len()
+    }
+
     /// Texts per GPU pass for sequences of `seq` tokens, so that no activation buffer exceeds the
     /// device's binding limit.
     fn rows_per_pass(&self, seq: usize) -> Result<usize> {
@@ -260,11 +265,11 @@ impl WebGpuBackend {
             return Err(gpu_error(format!("the adapter {} has no timestamp queries", self.gpu.adapter_name)));
         }
         let (rows, seq) = (batch.batch_size, batch.seq_len);
-        if rows == 0 || rows > self.rows_per_pass(seq)? {
-            return Err(gpu_error(format!("profiling needs 1 to {} texts of {seq} tokens", self.rows_per_pass(seq)?)));
+        let per_pass = self.rows_per_pass(seq)?;
+        if rows == 0 || rows > per_pass {
+            return Err(gpu_error(format!("profiling needs 1 to {per_pass} texts of {seq} tokens")));
         }
-        let dispatches = 4 + 7 * self.weights.layers.len();
-        let timing = Timing::new(&self.gpu, dispatches as u32);
+        let timing = Timing::new(&self.gpu, self.dispatches_per_pass() as u32);
         let mut ws = self.workspace(rows * seq, rows);
         let (ids, types, mask) = (&batch.input_ids, &batch.type_ids, &batch.attention_mask);
         let (flat, labels) = self.run(&mut ws, ids, types, mask, rows, seq, Some(&timing)).await?;
@@ -328,8 +333,7 @@ impl WebGpuBackend {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
-            // Embeddings and their LayerNorm, 7 per layer, pooler and classifier.
-            binder: Binder::new(gpu, 4 + 7 * self.weights.layers.len()),
+            binder: Binder::new(gpu, self.dispatches_per_pass()),
         }
     }
 
