@@ -106,7 +106,7 @@ pub struct TrainArgs {
     pub skip_bad_rows: bool,
     /// Continue from a checkpoint: the newest in OUTPUT_DIR/checkpoints, or the given checkpoint folder
     /// (or output folder). The other arguments must match the checkpoint's, except where things are
-    /// written, the device and validation.
+    /// written, the device, the precision and validation.
     #[arg(long, value_name = "CHECKPOINT", num_args = 0..=1)]
     pub resume: Option<Option<PathBuf>>,
     /// Keep only the newest N epoch checkpoints in OUTPUT_DIR/checkpoints (0 keeps all).
