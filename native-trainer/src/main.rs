@@ -46,7 +46,22 @@ enum Command {
     Bench(Box<bench::BenchArgs>),
 }
 
+/// Keeps freed memory in the process for reuse. A training step frees and reallocates the same large
+/// tensors (activations, gradients, the 47 MB word-embedding gradient of MiniLM) every step; by default
+/// glibc returns blocks over 32 MB, and the top of the heap, to the kernel, which then page-faults and
+/// zeroes them again and interrupts the other core to flush its TLB. Measured on 2 cores (MiniLM shape, seq
+/// 64, batch 32, `bench --mode train`): 19.8 samples/s before, 25.8 after.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
 fn main() {
+    keep_freed_memory();
     let cli = Cli::parse();
     logging::init();
     let result = match cli.command {

@@ -19,7 +19,7 @@ use crate::history::{EpochRecord, StepLoss, TrainingHistory};
 use crate::logging;
 use crate::metrics;
 use crate::model_dir::ModelFiles;
-use crate::optim::{clip_grad_norm, AdamW};
+use crate::optim::{clip_factor, grad_norm, AdamW};
 use crate::trainable::{Precision, Trainable};
 
 /// Where training math runs.
@@ -143,9 +143,9 @@ pub fn train_step(model: &Trainable, optimizer: &mut AdamW, batch: &EncodedBatch
     if !value.is_finite() {
         bail!("the loss became {value}: lower --learning-rate or check the data");
     }
-    let mut grads = loss.backward()?;
-    clip_grad_norm(&mut grads, optimizer.vars(), max_grad_norm)?;
-    optimizer.step(&grads, lr)?;
+    let grads = loss.backward()?;
+    let factor = clip_factor(grad_norm(&grads, optimizer.vars())?, max_grad_norm);
+    optimizer.step(&grads, lr, factor)?;
     Ok(value)
 }
 

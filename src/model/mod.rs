@@ -5,16 +5,22 @@
 //! pooler (dense + tanh on `[CLS]`), classifier. Dropout is applied only in [`Mode::Train`].
 //!
 //! The same code serves inference (fused candle kernels, weights from a [`crate::weights::WeightStore`])
-//! and training (differentiable LayerNorm and softmax, weights from a `VarMap`): `load` takes any
-//! `VarBuilder` and `forward` takes the mode. [`seed_dropout`] makes training's dropout masks
-//! reproducible.
+//! and training (weights from a `VarMap`): `load` takes any `VarBuilder` and `forward` takes the mode.
+//! Training on the CPU in f32 runs the [`fused`] kernels (LayerNorm, attention, bias + GELU, dropout,
+//! each with its own backward pass); elsewhere it composes candle's differentiable primitives.
+//! [`seed_dropout`] makes training's dropout masks reproducible.
 
-use std::cell::RefCell;
+mod dropout;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fused;
 
-use candle_core::{DType, Device, Module, Tensor, D};
+pub use dropout::{seed_dropout, DropoutMask};
+use dropout::dropout;
+#[cfg(not(target_arch = "wasm32"))]
+use dropout::next_mask;
+
+use candle_core::{DType, Module, Tensor, D};
 use candle_nn::{Embedding, Init, Linear, VarBuilder};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 use crate::config::{BertConfig, HiddenAct};
 
@@ -32,42 +38,14 @@ impl Mode {
             _ => Ok(xs.clone()),
         }
     }
-}
 
-thread_local! {
-    /// Dropout masks on the CPU once [`seed_dropout`] has run on this thread: candle's CPU device draws
-    /// from an unseedable generator (`Device::set_seed` fails there).
-    static CPU_DROPOUT_RNG: RefCell<Option<StdRng>> = const { RefCell::new(None) };
-}
-
-/// Makes the dropout masks of [`Mode::Train`] a function of `seed` from here on: through the device's own
-/// generator on CUDA and Metal, through a seeded generator of the calling thread on the CPU. Without it
-/// dropout is random, as in candle. The trainer reseeds at every epoch, so a resumed run draws the masks
-/// an uninterrupted one would.
-pub fn seed_dropout(device: &Device, seed: u64) -> candle_core::Result<()> {
-    if device.is_cpu() {
-        CPU_DROPOUT_RNG.with(|rng| *rng.borrow_mut() = Some(StdRng::seed_from_u64(seed)));
-        Ok(())
-    } else {
-        device.set_seed(seed)
-    }
-}
-
-/// Inverted dropout: zeroes each value with probability `p` and scales the rest by `1 / (1 - p)`, the
-/// semantics of `candle_nn::ops::dropout`, with masks from the seeded CPU generator when there is one.
-fn dropout(xs: &Tensor, p: f64) -> candle_core::Result<Tensor> {
-    if !xs.device().is_cpu() {
-        return candle_nn::ops::dropout(xs, p as f32);
-    }
-    let scale = (1.0 / (1.0 - p)) as f32;
-    let mask = CPU_DROPOUT_RNG.with(|rng| {
-        let mut rng = rng.borrow_mut();
-        let rng = rng.as_mut()?;
-        Some((0..xs.elem_count()).map(|_| if rng.random::<f32>() >= p as f32 { scale } else { 0.0 }).collect::<Vec<f32>>())
-    });
-    match mask {
-        Some(mask) => xs * Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?,
-        None => candle_nn::ops::dropout(xs, p as f32),
+    /// Whether this pass runs the fused training kernels.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    fn fused(self, xs: &Tensor) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self == Mode::Train && fused::applies(xs);
+        #[cfg(target_arch = "wasm32")]
+        return { let _ = xs; false };
     }
 }
 
@@ -101,7 +79,19 @@ impl LayerNorm {
         Ok(Self { weight, bias, eps })
     }
 
+    /// `LayerNorm(dropout(product + bias) + residual)`, the fused end of a dense block (training on the CPU).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn dense_residual(&self, product: &Tensor, bias: Option<&Tensor>, residual: &Tensor, p: f64) -> candle_core::Result<Tensor> {
+        let bias = bias.expect("BERT's linear layers have biases");
+        let dropout = (p > 0.0).then(|| next_mask(p));
+        fused::dense_residual_norm(product, bias, residual, &self.weight, &self.bias, self.eps, dropout)
+    }
+
     fn forward(&self, xs: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if mode.fused(xs) {
+            return fused::layer_norm(xs, &self.weight, &self.bias, self.eps);
+        }
         match mode {
             // candle's fused kernel has no backward pass: training composes differentiable primitives.
             Mode::Infer => candle_nn::ops::layer_norm(&xs.contiguous()?, &self.weight, &self.bias, self.eps as f32),
@@ -178,7 +168,22 @@ impl SelfAttention {
         xs.reshape((b, s, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
     }
 
-    fn forward(&self, xs: &Tensor, mask: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+    fn forward(&self, xs: &Tensor, mask: &Mask, mode: Mode) -> candle_core::Result<Tensor> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if mode.fused(xs) {
+            // One matrix multiply for Q, K and V; bias, attention and dropout in one kernel; the output
+            // projection's bias, dropout, residual and LayerNorm in another.
+            let (b, s, h) = xs.dims3()?;
+            let rows = xs.reshape((b * s, h))?;
+            let linears = [&self.query, &self.key, &self.value];
+            let weight = Tensor::cat(&linears.map(|l| l.weight()), 0)?;
+            let bias = Tensor::cat(&linears.map(|l| l.bias().expect("BERT's linear layers have biases")), 0)?;
+            let dropout = (self.attention_dropout > 0.0).then(|| next_mask(self.attention_dropout));
+            let context = fused::attention(&rows.matmul(&weight.t()?)?, &bias, &mask.tokens, self.heads, dropout)?;
+            let product = context.matmul(&self.output.weight().t()?)?;
+            return self.norm.dense_residual(&product, self.output.bias(), &rows, self.hidden_dropout)?.reshape((b, s, h));
+        }
+        let mask = &mask.additive;
         let (b, s, h) = xs.dims3()?;
         let q = self.split_heads(&self.query.forward(xs)?)?;
         let k = self.split_heads(&self.key.forward(xs)?)?;
@@ -217,6 +222,15 @@ impl FeedForward {
     }
 
     fn forward(&self, xs: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if mode.fused(xs) && self.act == HiddenAct::Gelu {
+            let (b, s, h) = xs.dims3()?;
+            let rows = xs.reshape((b * s, h))?;
+            let bias = self.intermediate.bias().expect("BERT's linear layers have biases");
+            let hidden = fused::bias_gelu(&rows.matmul(&self.intermediate.weight().t()?)?, bias)?;
+            let product = hidden.matmul(&self.output.weight().t()?)?;
+            return self.norm.dense_residual(&product, self.output.bias(), &rows, self.dropout)?.reshape((b, s, h));
+        }
         let hidden = self.intermediate.forward(xs)?;
         let hidden = match self.act {
             HiddenAct::Gelu => hidden.gelu_erf()?,
@@ -282,7 +296,7 @@ impl BertClassifier {
         mode: Mode,
     ) -> candle_core::Result<Tensor> {
         let mut xs = self.embeddings.forward(input_ids, type_ids, mode)?;
-        let mask = additive_mask(attention_mask, xs.dtype())?;
+        let mask = Mask { additive: additive_mask(attention_mask, xs.dtype())?, tokens: attention_mask.clone() };
         for layer in &self.layers {
             xs = layer.attention.forward(&xs, &mask, mode)?;
             xs = layer.feed_forward.forward(&xs, mode)?;
@@ -293,6 +307,15 @@ impl BertClassifier {
         let pooled = mode.dropout(&pooled, self.classifier_dropout)?;
         self.classifier.forward(&pooled)
     }
+}
+
+/// The padding mask in the two forms attention takes it.
+struct Mask {
+    /// `[batch, 1, 1, seq]`, added to the scores (the composed path).
+    additive: Tensor,
+    /// `[batch, seq]`, u32, 1 = token (the fused kernel).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    tokens: Tensor,
 }
 
 /// `[batch, 1, 1, seq]`: 0 where a token is attended, the dtype's most negative finite value where it is
