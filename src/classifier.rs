@@ -4,19 +4,12 @@
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
-use crate::backend::{BackendChoice, BackendKind, Engine};
+use crate::backend::{BackendChoice, BackendKind, CpuEngine, Engine, EngineOptions};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::postprocess::{self, Prediction};
 use crate::tokenize::{batches_by_length, TextEncoder, DEFAULT_MAX_LENGTH};
 use crate::weights::{stored_dtype, HeadInit, WeightDtype};
-
-/// Default texts per forward pass on the CPU: small length-sorted batches pad least. Measured in
-/// headless Chromium (MiniLM int8, calls of 32 validation tweets): 5.4 tweets/s with passes of 32,
-/// 11.8 with passes of 4, 10.4 with passes of 1.
-pub const CPU_BATCH: usize = 4;
-/// Default texts per forward pass on WebGPU, where wide passes keep the GPU busy.
-pub const GPU_BATCH: usize = 64;
 
 /// A text for the load-time self-check of a GPU against the CPU path.
 const PROBE_TEXTS: [&str; 2] = ["just setting up my twttr", "Check out this new article about machine learning and data https://t.co/x"];
@@ -41,15 +34,17 @@ pub struct LoadOptions {
     /// Softmax temperature from calibration (the manifest's); 1.0 when absent.
     pub temperature: Option<f32>,
     /// Texts per forward pass (texts of one call are sorted by length first); `None` picks the
-    /// backend's default: [`CPU_BATCH`] on the CPU, [`GPU_BATCH`] on WebGPU.
+    /// backend's default ([`Engine::default_batch`]).
     pub batch_size: Option<usize>,
+    /// Which CPU engine runs the model on the CPU path.
+    pub cpu_engine: CpuEngine,
     /// What to do with a checkpoint that has no classifier head.
     pub head: HeadInit,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { backend: BackendChoice::Auto, max_length: None, temperature: None, batch_size: None, head: HeadInit::Require }
+        Self { backend: BackendChoice::Auto, max_length: None, temperature: None, batch_size: None, cpu_engine: CpuEngine::Auto, head: HeadInit::Require }
     }
 }
 
@@ -82,6 +77,10 @@ pub struct ModelInfo {
     pub backend: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adapter: Option<String>,
+    /// What computes the CPU path's logits: `"int8 <instruction set>"` (e.g. `wasm-relaxed-simd`,
+    /// `avx512-vnni`) or `"f32 reference"`; absent while only the GPU is loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_kernel: Option<String>,
     /// True when the head was freshly initialised: the labels mean nothing yet.
     pub untrained_head: bool,
     pub temperature: f32,
@@ -131,8 +130,8 @@ impl Classifier {
         let weights = bytes.weights.to_vec();
         let dtype = stored_dtype(&weights)?;
         let probe = encoder.pad(&encoder.encode(&PROBE_TEXTS)?.iter().collect::<Vec<_>>());
-        let (engine, untrained_head) =
-            Engine::load(options.backend, weights, &config, labels.len(), options.head, max_length, &probe).await?;
+        let engine_options = EngineOptions { backend: options.backend, cpu: options.cpu_engine, head: options.head, max_seq: max_length };
+        let (engine, untrained_head) = Engine::load(weights, &config, labels.len(), &engine_options, &probe).await?;
         Ok(Self {
             labels,
             encoder,
@@ -152,6 +151,7 @@ impl Classifier {
             dtype: format!("{:?}", self.dtype).to_lowercase(),
             backend: self.engine.kind().as_str().to_string(),
             adapter: self.engine.adapter(),
+            cpu_kernel: self.engine.cpu_kernel(),
             untrained_head: self.untrained_head,
             temperature: self.temperature,
         }
@@ -175,10 +175,7 @@ impl Classifier {
         let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
         let started = Instant::now();
         let encodings = self.encoder.encode(&texts)?;
-        let batch_size = self.batch_size.unwrap_or(match self.engine.kind() {
-            BackendKind::Cpu => CPU_BATCH,
-            BackendKind::Webgpu => GPU_BATCH,
-        });
+        let batch_size = self.batch_size.unwrap_or_else(|| self.engine.default_batch());
         let batches = batches_by_length(&encodings, batch_size);
         let mut timings = Timings { tokenize_ms: ms_since(started), infer_ms: 0.0 };
         let mut results: Vec<Option<Prediction>> = vec![None; texts.len()];

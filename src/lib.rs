@@ -24,8 +24,10 @@ pub mod config;
 pub mod error;
 pub mod math;
 pub mod model;
+pub mod pass;
 pub mod postprocess;
 pub mod tokenize;
+pub mod tolerance;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]

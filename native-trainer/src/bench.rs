@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
-use tweetguard::backend::{BackendChoice, Engine};
+use tweetguard::backend::{BackendChoice, CpuEngine, Engine, EngineOptions};
 use tweetguard::model::Mode;
 use tweetguard::tokenize::EncodedBatch;
 use tweetguard::weights::quant;
@@ -106,6 +106,9 @@ pub struct BenchArgs {
     /// Inference backend: auto, webgpu or cpu.
     #[arg(long, default_value = "auto")]
     backend: BackendChoice,
+    /// CPU engine: auto (int8 engine for int8 models, f32 reference otherwise), int8 or reference.
+    #[arg(long, default_value = "auto")]
+    cpu_engine: CpuEngine,
     /// Shapes mode: also time each WebGPU kernel of one pass with timestamp queries.
     #[arg(long, conflicts_with = "model")]
     profile: bool,
@@ -299,7 +302,8 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
         let f32_weights = model.hf_safetensors()?;
         let int8_weights = quant::quantize_safetensors(&f32_weights)?;
         for (dtype, weights) in [("f32", f32_weights), ("int8", int8_weights)] {
-            let load = Engine::load(args.backend, weights, &config, LABELS.len(), HeadInit::Require, shape.seq_len, &batch);
+            let options = EngineOptions { backend: args.backend, cpu: args.cpu_engine, head: HeadInit::Require, max_seq: shape.seq_len };
+            let load = Engine::load(weights, &config, LABELS.len(), &options, &batch);
             let (engine, _) = pollster::block_on(load).with_context(|| format!("loading the {dtype} weights"))?;
             let seconds = seconds_per_iteration(args.warmup, args.iters, || Ok(pollster::block_on(engine.logits(&batch)).map(drop)?))?;
             infer.push(InferTiming {
@@ -342,7 +346,7 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
             // The same model for each precision: its weights move between measurements, which changes
             // no timing.
             model.precision = precision;
-            let mut optimizer = train::optimizer(&model, 0.01)?;
+            let mut optimizer = train::optimizer(&model, 0.01, None)?;
             let seconds = seconds_per_iteration(args.warmup, args.iters, || {
                 train::train_step(&model, &mut optimizer, &batch, &labels, 1e-5, 1.0)?;
                 // The step's last kernels may still be queued on a GPU: count them in.
@@ -411,9 +415,9 @@ fn bench_model(dir: &Path, args: &BenchArgs) -> Result<ModelReport> {
         backend: args.backend,
         max_length: args.max_length,
         temperature: files.temperature,
-        // The backend's default passes (length-sorted, 4 texts on the CPU, 64 on WebGPU), as `predict`
-        // and the page run them.
+        // The backend's default passes, as `predict` and the page run them.
         batch_size: None,
+        cpu_engine: args.cpu_engine,
         head: HeadInit::Require,
     };
     let classifier = pollster::block_on(Classifier::load(files.bytes(), options)).with_context(|| format!("loading {}", files.dir.display()))?;

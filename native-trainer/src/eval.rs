@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use tweetguard::backend::CpuEngine;
 use tweetguard::{BackendChoice, Classifier, LoadOptions};
 
 use crate::data::{Dataset, LABELS};
@@ -26,6 +27,9 @@ pub struct EvalArgs {
     /// Inference backend: auto, webgpu or cpu.
     #[arg(long, default_value = "auto")]
     backend: BackendChoice,
+    /// CPU engine: auto (int8 engine for int8 models, f32 reference otherwise), int8 or reference.
+    #[arg(long, default_value = "auto")]
+    cpu_engine: CpuEngine,
     #[arg(long)]
     limit: Option<usize>,
     #[arg(long)]
@@ -37,7 +41,7 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let files = ModelFiles::read(&args.model)?;
-    let options = LoadOptions { backend: args.backend, temperature: files.temperature, batch_size: args.batch_size, ..Default::default() };
+    let options = LoadOptions { backend: args.backend, cpu_engine: args.cpu_engine, temperature: files.temperature, batch_size: args.batch_size, ..Default::default() };
     let classifier = pollster::block_on(Classifier::load(files.bytes(), options)).with_context(|| format!("loading {}", files.dir.display()))?;
     let path = args.data.unwrap_or_else(|| crate::data::tweepfake_dir().join("validation.csv"));
     let data = Dataset::read(&path, args.skip_bad_rows, args.limit)?;

@@ -23,6 +23,10 @@ pub struct EpochRecord {
     pub validation_accuracy: f64,
     pub validation_f1: f64,
     pub validation_mcc: f64,
+    /// With `--ema-decay` the metrics above are the weight average's; this is the accuracy of the
+    /// epoch's last weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_weights_accuracy: Option<f64>,
     pub samples_per_s: f64,
 }
 

@@ -165,6 +165,7 @@ mod tests {
             validation_accuracy: 0.8,
             validation_f1: 0.8,
             validation_mcc: 0.6,
+            last_weights_accuracy: None,
             samples_per_s: 10.0,
         };
         let svg = training_curve(&TrainingHistory { steps, epochs: vec![epoch(1, 20), epoch(2, 40)] }).unwrap();

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use tweetguard::backend::CpuEngine;
 use tweetguard::{BackendChoice, Classifier, HeadInit, LoadOptions};
 
 use crate::input::{self, InputFormat};
@@ -27,6 +28,9 @@ pub struct PredictArgs {
     /// Inference backend: auto, webgpu or cpu.
     #[arg(long, default_value = "auto")]
     backend: BackendChoice,
+    /// CPU engine: auto (int8 engine for int8 models, f32 reference otherwise), int8 or reference.
+    #[arg(long, default_value = "auto")]
+    cpu_engine: CpuEngine,
     /// Maximum tokens per text, special tokens included.
     #[arg(long)]
     max_length: Option<usize>,
@@ -46,6 +50,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         max_length: args.max_length,
         temperature: files.temperature,
         batch_size: args.batch_size,
+        cpu_engine: args.cpu_engine,
         head: args.untrained_head_seed.map_or(HeadInit::Require, |seed| HeadInit::RandomIfMissing { seed }),
     };
     let classifier = pollster::block_on(Classifier::load(files.bytes(), options))

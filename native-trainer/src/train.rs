@@ -85,6 +85,10 @@ pub struct TrainArgs {
     pub weight_decay: f64,
     #[arg(long, default_value_t = 1.0)]
     pub max_grad_norm: f64,
+    /// Keep an exponential moving average of the weights with this decay per step (e.g. 0.999) and
+    /// validate and export the average instead of the last weights. Checkpoints hold both.
+    #[arg(long)]
+    pub ema_decay: Option<f64>,
     /// Seeds the head's initialisation, and the shuffling and dropout of each epoch.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -128,9 +132,14 @@ fn decays(name: &str) -> bool {
     !(name.ends_with(".bias") || name.contains("LayerNorm"))
 }
 
-/// AdamW over every variable of `model`, decaying the weights that [`decays`] names.
-pub fn optimizer(model: &Trainable, weight_decay: f64) -> Result<AdamW> {
-    AdamW::new(model.named_vars(), |name| if decays(name) { weight_decay } else { 0.0 })
+/// AdamW over every variable of `model`, decaying the weights that [`decays`] names, with a weight
+/// average of decay `ema_decay` if given.
+pub fn optimizer(model: &Trainable, weight_decay: f64, ema_decay: Option<f64>) -> Result<AdamW> {
+    let optimizer = AdamW::new(model.named_vars(), |name| if decays(name) { weight_decay } else { 0.0 })?;
+    match ema_decay {
+        Some(decay) => optimizer.with_weight_average(decay),
+        None => Ok(optimizer),
+    }
 }
 
 /// One optimisation step on a padded batch: forward with dropout, cross-entropy, backward, gradient
@@ -195,7 +204,7 @@ struct Start {
 fn start(args: &TrainArgs, files: &ModelFiles, config: tweetguard::BertConfig, device: Device, base_sha256: &str) -> Result<Start> {
     let Some(resume) = &args.resume else {
         let model = Trainable::from_checkpoint(config, files.weights.clone(), args.seed, device)?.with_precision(args.precision);
-        let optimizer = optimizer(&model, args.weight_decay)?;
+        let optimizer = optimizer(&model, args.weight_decay, args.ema_decay)?;
         return Ok(Start { model, optimizer, completed_epochs: 0, history: TrainingHistory::default() });
     };
     let dir = checkpoint::locate(&args.output_dir, resume.as_deref())?;
@@ -204,7 +213,7 @@ fn start(args: &TrainArgs, files: &ModelFiles, config: tweetguard::BertConfig, d
     let model = Trainable::from_checkpoint(config, saved.weights, args.seed, device)
         .with_context(|| format!("loading {}", dir.display()))?
         .with_precision(args.precision);
-    let mut optimizer = optimizer(&model, args.weight_decay)?;
+    let mut optimizer = optimizer(&model, args.weight_decay, args.ema_decay)?;
     optimizer.load_state(&saved.optimizer).with_context(|| format!("loading the optimizer state of {}", dir.display()))?;
     tracing::info!(
         "resuming from {} (epoch {} done, step {})",
@@ -294,7 +303,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         bar.finish_and_clear();
         let samples_per_s = seen as f64 / epoch_start.elapsed().as_secs_f64();
-        let logits = predict_logits(&model, &encoder, &val_refs, args.eval_batch_size)?;
+        let mut logits = predict_logits(&model, &encoder, &val_refs, args.eval_batch_size)?;
+        let mut last_weights_accuracy = None;
+        if optimizer.has_weight_average() {
+            last_weights_accuracy = Some(Evaluation::from_logits(&logits, &gold).metrics.accuracy);
+            optimizer.swap_weight_average()?;
+            let averaged = predict_logits(&model, &encoder, &val_refs, args.eval_batch_size);
+            optimizer.swap_weight_average()?;
+            logits = averaged?;
+        }
         let eval = Evaluation::from_logits(&logits, &gold);
         completed_epochs += 1;
         let record = EpochRecord {
@@ -305,17 +322,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
             validation_accuracy: eval.metrics.accuracy,
             validation_f1: eval.metrics.f1,
             validation_mcc: eval.metrics.mcc,
+            last_weights_accuracy,
             samples_per_s,
         };
         tracing::info!(
-            "epoch {}: train loss {:.4}, {:.1} samples/s; validation loss {:.4} accuracy {:.4} F1 {:.4} MCC {:.4}",
+            "epoch {}: train loss {:.4}, {:.1} samples/s; validation loss {:.4} accuracy {:.4} F1 {:.4} MCC {:.4}{}",
             record.epoch,
             record.train_loss,
             record.samples_per_s,
             record.validation_loss,
             record.validation_accuracy,
             record.validation_f1,
-            record.validation_mcc
+            record.validation_mcc,
+            last_weights_accuracy.map_or(String::new(), |a| format!(" (weight average; last weights: accuracy {a:.4})"))
         );
         history.epochs.push(record);
         let state = TrainerState {
@@ -330,6 +349,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let saved = checkpoint::save(&args.output_dir, &state, &model, &optimizer, &files.tokenizer, args.save_total_limit)?;
         tracing::info!("checkpoint: {}", saved.display());
         last_logits = Some(logits);
+    }
+    // What is exported: the weight average when there is one.
+    if optimizer.has_weight_average() {
+        optimizer.swap_weight_average()?;
     }
     // The last epoch's validation logits are current: the model has not changed since. A resumed run
     // that had nothing left to train computes them here.
@@ -451,6 +474,22 @@ mod tests {
         }
         let losses = |out: &std::path::Path| std::fs::read_to_string(out.join("training_loss.tsv")).unwrap();
         assert_eq!(losses(&straight), losses(&resumed), "the resumed run continues the loss curve");
+
+        // With a weight average: it is checkpointed with the moments, a resumed run exports the average an
+        // uninterrupted one does, and that average is not the last weights.
+        let (ema_straight, ema_resumed) = (tmp.join("ema-straight"), tmp.join("ema-resumed"));
+        run_with(&["--output-dir", &path(&ema_straight), "--ema-decay", "0.8"]).unwrap();
+        let ema_epoch_1 = ema_straight.join("checkpoints/epoch-1");
+        run_with(&["--output-dir", &path(&ema_resumed), "--ema-decay", "0.8", "--resume", &path(&ema_epoch_1)]).unwrap();
+        let (averaged, averaged_resumed) = (f32_weights(&ema_straight), f32_weights(&ema_resumed));
+        for (name, values) in &averaged {
+            let max_diff = values.iter().zip(&averaged_resumed[name]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            assert!(max_diff <= 1e-5, "{name}: the averaged weights differ by {max_diff} after resuming");
+        }
+        let moved = averaged.iter().any(|(name, values)| values.iter().zip(&a[name]).any(|(x, y)| (x - y).abs() > 1e-4));
+        assert!(moved, "the exported average must differ from the last weights");
+        let err = run_with(&["--output-dir", &path(&refused), "--resume", &path(&ema_epoch_1)]).unwrap_err();
+        assert!(format!("{err:#}").contains("--ema-decay"), "{err:#}");
         assert_eq!(losses(&resumed).lines().count(), 1 + 2 * 5);
         assert_eq!(checkpoint::list(&resumed).unwrap().iter().map(|(e, _)| *e).collect::<Vec<_>>(), [2], "--save-total-limit 1");
 

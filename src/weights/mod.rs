@@ -48,6 +48,34 @@ pub enum StoredMatrix {
     Int8(QuantizedMatrix),
 }
 
+impl StoredMatrix {
+    /// Stacks matrices with the same `cols` row-wise (Q, K and V into one projection); int8 blocks stay
+    /// int8 when every part is int8, otherwise every part is f32 (dequantized).
+    pub fn stack(parts: Vec<StoredMatrix>, cols: usize) -> Result<StoredMatrix> {
+        if parts.len() == 1 {
+            return Ok(parts.into_iter().next().expect("one part"));
+        }
+        if parts.iter().all(|p| matches!(p, StoredMatrix::Int8(_))) {
+            let (mut values, mut scales, mut rows) = (Vec::new(), Vec::new(), 0);
+            for part in parts {
+                let StoredMatrix::Int8(m) = part else { unreachable!("checked above") };
+                values.extend(m.values);
+                scales.extend(m.scales);
+                rows += m.rows;
+            }
+            return Ok(StoredMatrix::Int8(QuantizedMatrix::from_parts(values, scales, rows, cols)?));
+        }
+        let mut values = Vec::new();
+        for part in parts {
+            match part {
+                StoredMatrix::F32(v) => values.extend(v),
+                StoredMatrix::Int8(m) => values.extend(m.dequantize()),
+            }
+        }
+        Ok(StoredMatrix::F32(values))
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     dtype: Dtype,

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use tweetguard::{Classifier, HeadInit, LoadOptions, ModelBytes};
+use tweetguard::backend::CpuEngine;
+use tweetguard::tolerance::Tolerance;
+use tweetguard::{BackendChoice, Classifier, HeadInit, LoadOptions, ModelBytes};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -95,6 +97,12 @@ pub fn load(config: &[u8], tokenizer: &[u8], weights: &[u8], head: HeadInit) -> 
     pollster::block_on(Classifier::load(ModelBytes { config, tokenizer, weights }, LoadOptions { head, ..LoadOptions::default() }))
 }
 
+/// A CPU classifier on a given CPU engine (the int8 engine, or the f32 reference).
+pub fn load_on(config: &[u8], tokenizer: &[u8], weights: &[u8], head: HeadInit, cpu_engine: CpuEngine) -> tweetguard::Result<Classifier> {
+    let options = LoadOptions { head, cpu_engine, backend: BackendChoice::Cpu, ..LoadOptions::default() };
+    pollster::block_on(Classifier::load(ModelBytes { config, tokenizer, weights }, options))
+}
+
 /// Logits of `texts` through the public API.
 pub fn logits(classifier: &Classifier, texts: &[String]) -> Vec<Vec<f32>> {
     let out = pollster::block_on(classifier.classify(texts)).expect("classify");
@@ -120,6 +128,11 @@ pub fn max_abs_diff(got: &[Vec<f32>], want: &[Vec<f32>]) -> (f32, usize, usize) 
 /// Asserts every logit is within `tol`, naming the worst element on failure.
 pub fn assert_logits_close(what: &str, got: &[Vec<f32>], want: &[Vec<f32>], tol: f32) -> f32 {
     assert_logits_within(what, got, want, tol, 0.0)
+}
+
+/// [`assert_logits_within`] with a named tolerance of `tweetguard::tolerance`.
+pub fn assert_logits_meet(what: &str, got: &[Vec<f32>], want: &[Vec<f32>], tol: Tolerance) -> f32 {
+    assert_logits_within(what, got, want, tol.atol, tol.rtol)
 }
 
 /// Asserts `|got - want| <= atol + rtol * |want|` for every logit, naming the worst element on failure;

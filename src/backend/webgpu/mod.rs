@@ -20,7 +20,7 @@ use kernels::{Activation, Binder, GpuMatrix, Kernels};
 use crate::config::{BertConfig, HiddenAct};
 use crate::error::Result;
 use crate::tokenize::EncodedBatch;
-use crate::weights::{quant::QuantizedMatrix, StoredMatrix, WeightStore};
+use crate::weights::{StoredMatrix, WeightStore};
 
 struct Layer {
     qkv: GpuMatrix,
@@ -125,29 +125,6 @@ pub fn upload_matrix(gpu: &Gpu, name: &str, stored: &StoredMatrix, rows: usize, 
     Ok(GpuMatrix { data: storage(gpu, name, &data), scales: storage(gpu, name, &scales), rows, cols, int8 })
 }
 
-/// Stacks matrices with the same columns row-wise (Q, K and V into one projection); int8 blocks stay
-/// int8 when every part is int8.
-fn stack_rows(parts: Vec<StoredMatrix>, cols: usize) -> Result<StoredMatrix> {
-    if parts.iter().all(|p| matches!(p, StoredMatrix::Int8(_))) {
-        let (mut values, mut scales, mut rows) = (Vec::new(), Vec::new(), 0);
-        for part in parts {
-            let StoredMatrix::Int8(m) = part else { unreachable!() };
-            values.extend(m.values);
-            scales.extend(m.scales);
-            rows += m.rows;
-        }
-        return Ok(StoredMatrix::Int8(QuantizedMatrix::from_parts(values, scales, rows, cols)?));
-    }
-    let mut values = Vec::new();
-    for part in parts {
-        match part {
-            StoredMatrix::F32(v) => values.extend(v),
-            StoredMatrix::Int8(m) => values.extend(m.dequantize()),
-        }
-    }
-    Ok(StoredMatrix::F32(values))
-}
-
 impl WebGpuBackend {
     /// Uploads the model described by `config` from `store` onto the device.
     pub fn load(gpu: Gpu, store: &WeightStore, config: &BertConfig, num_labels: usize, max_seq: usize) -> Result<Self> {
@@ -172,7 +149,7 @@ impl WebGpuBackend {
                 .iter()
                 .map(|n| store.matrix(&format!("{n}.weight"), &[h, h], weight_init))
                 .collect::<Result<Vec<_>>>()?;
-            let qkv = upload_matrix(&gpu, &format!("{p}.qkv"), &stack_rows(parts, h)?, 3 * h, h)?;
+            let qkv = upload_matrix(&gpu, &format!("{p}.qkv"), &StoredMatrix::stack(parts, h)?, 3 * h, h)?;
             let mut qkv_bias = Vec::with_capacity(3 * h);
             for n in &names {
                 qkv_bias.extend(store.tensor_f32(&format!("{n}.bias"), &[h], zeros)?);

@@ -1,0 +1,342 @@
+//! The int8 engine's matrix multiply, `y = x W^T + bias`, with int8 weights in the file's blocks of 32
+//! (`int8-block32-v1`) and activations quantized per block of 32 too ([`QuantizedRows`]).
+//!
+//! Semantics, the same bits on every instruction set (docs/weight-format.md, "int8 compute"). Activations
+//! are quantized symmetrically per block of 32 values with a zero point of 64 (`xq = round(x / sx) + 64`
+//! in 1..=127, `sx = max|x| / 63`), so every value is 7 bits and every integer dot product is exact on
+//! every engine: AVX2's `vpmaddubsw` sums two products into an i16 without saturating, and wasm's relaxed
+//! `i32x4.dot_i8x16_i7x16_add` is defined only for a second operand in 0..=127. For row `m`, output `n`:
+//!
+//! ```text
+//! D[m][n][b] = sum over block b of xq[m][k] * wq[n][k]  -  64 * S[n][b]    exact in i32; S = the block's sum of wq
+//! y[m][n]    = sum over b, in order, of (D as f32) * (sw[n][b] * sx[m][b])  +  bias[n]
+//!              (f32: the scales' product, then multiply, then add; no FMA)
+//! ```
+//!
+//! Weights are packed at load into panels of [`PANEL`] output columns: for each 4-value chunk of the
+//! input, the panel's 16 columns' 4 bytes side by side. A micro-kernel broadcasts 4 activation bytes of a
+//! row and takes a 4-way dot product with each column at once (`vpdpbusd`, `i32x4.dot_i8x16_i7x16_add`),
+//! so no horizontal sums are needed; its i32 sums start each block at `-64 * S` (the zero point's share,
+//! computed once at load), and after each block it scales them into f32 accumulators. One packing
+//! serves every instruction set: a 128-bit vector holds 4 columns, a 256-bit one 8, a 512-bit one 16.
+
+use crate::weights::quant::{padded_len, QuantizedMatrix, BLOCK};
+
+/// Output columns per packed panel.
+pub const PANEL: usize = 16;
+/// Most rows one micro-kernel call computes.
+pub const MAX_ROWS: usize = 4;
+/// The activations' zero point: quantized values are `ZERO + round(x / scale)`, in `1..=127`.
+pub const ZERO: i32 = 64;
+/// Largest magnitude of `round(x / scale)`.
+const Q_RANGE: f32 = 63.0;
+
+/// Rows of activations quantized per block of 32: `x ≈ scale[b] * (q - 64)`, `q` in `1..=127`; each row
+/// padded to whole blocks (padding quantizes to the zero point, i.e. to 0).
+#[derive(Debug, Clone, Default)]
+pub struct QuantizedRows {
+    /// `[rows, stride]`.
+    pub data: Vec<u8>,
+    /// `[rows, stride / 32]`.
+    pub scale: Vec<f32>,
+    /// Bytes per row: the row length rounded up to a block.
+    pub stride: usize,
+}
+
+impl QuantizedRows {
+    /// Room for `rows` rows of `cols` values (capacity is kept between calls).
+    pub fn reset(&mut self, rows: usize, cols: usize) {
+        self.stride = padded_len(cols);
+        self.data.clear();
+        self.data.resize(rows * self.stride, ZERO as u8);
+        self.scale.clear();
+        self.scale.resize(rows * self.stride / BLOCK, 0.0);
+    }
+
+    pub fn rows(&self) -> usize {
+        self.data.len().checked_div(self.stride).unwrap_or(0)
+    }
+
+    fn blocks(&self) -> usize {
+        self.stride / BLOCK
+    }
+
+    /// Quantizes `values` into row `row`.
+    pub fn set_row(&mut self, row: usize, values: &[f32]) {
+        let blocks = self.blocks();
+        let out = &mut self.data[row * self.stride..][..values.len()];
+        let scales = &mut self.scale[row * blocks..][..values.len().div_ceil(BLOCK)];
+        for ((out, values), scale) in out.chunks_mut(BLOCK).zip(values.chunks(BLOCK)).zip(scales) {
+            *scale = quantize_block(values, out);
+        }
+    }
+
+    /// Copies row `from` of `source` (same width) into row `to`.
+    pub fn copy_row(&mut self, to: usize, source: &QuantizedRows, from: usize) {
+        let blocks = self.blocks();
+        self.data[to * self.stride..][..self.stride].copy_from_slice(&source.data[from * source.stride..][..source.stride]);
+        self.scale[to * blocks..][..blocks].copy_from_slice(&source.scale[from * blocks..][..blocks]);
+    }
+}
+
+/// Adding this rounds an f32 of magnitude below 2^22 to the nearest integer (ties to even) in plain
+/// arithmetic, which vectorises everywhere (`f32::round` is a library call on baseline x86-64 and wasm).
+const ROUNDER: f32 = 12_582_912.0;
+
+/// Symmetric 7-bit quantization of up to one block: `q = 64 + round(x / scale)`, `scale = max|x| / 63`.
+/// Returns the scale; a block of zeros (or of non-finite values) gets scale 0 and every `q` 64.
+pub fn quantize_block(values: &[f32], out: &mut [u8]) -> f32 {
+    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = max / Q_RANGE;
+    if scale == 0.0 || !scale.is_finite() {
+        out.fill(ZERO as u8);
+        return 0.0;
+    }
+    let inverse = 1.0 / scale;
+    for (q, &v) in out.iter_mut().zip(values) {
+        let r = ((v * inverse + ROUNDER) - ROUNDER).clamp(-Q_RANGE, Q_RANGE);
+        *q = (r + ZERO as f32) as u8;
+    }
+    scale
+}
+
+/// A weight matrix `[n, k]` packed for the micro-kernels, with its bias.
+#[derive(Debug, Clone)]
+pub struct PackedMatrix {
+    /// Output columns (rows of `W`).
+    pub n: usize,
+    /// Input columns.
+    pub k: usize,
+    /// `[panels][blocks * 8][PANEL][4]`.
+    panels: Vec<i8>,
+    /// `[panels][blocks][PANEL]`.
+    scales: Vec<f32>,
+    /// `-64 * S[n][b]` (see the module docs), `[panels][blocks][PANEL]`.
+    offsets: Vec<i32>,
+    /// Padded to whole panels.
+    bias: Vec<f32>,
+}
+
+impl PackedMatrix {
+    /// Packs the file's int8 blocks of `W` (`[n, k]`) and its bias (`n` values).
+    pub fn pack(w: &QuantizedMatrix, bias: &[f32]) -> Self {
+        let (n, k) = (w.rows, w.cols);
+        assert_eq!(bias.len(), n, "one bias per output");
+        let kp = padded_len(k);
+        let blocks = kp / BLOCK;
+        let panels = n.div_ceil(PANEL);
+        let mut packed = vec![0i8; panels * kp * PANEL];
+        let mut scales = vec![0f32; panels * blocks * PANEL];
+        let mut offsets = vec![0i32; panels * blocks * PANEL];
+        for col in 0..n {
+            let (p, j) = (col / PANEL, col % PANEL);
+            let row = &w.values[col * kp..(col + 1) * kp];
+            for (i, &q) in row.iter().enumerate() {
+                packed[p * kp * PANEL + (i / 4) * PANEL * 4 + j * 4 + i % 4] = q;
+            }
+            for b in 0..blocks {
+                let at = (p * blocks + b) * PANEL + j;
+                scales[at] = w.scales[col * blocks + b];
+                offsets[at] = -ZERO * row[b * BLOCK..(b + 1) * BLOCK].iter().map(|&q| q as i32).sum::<i32>();
+            }
+        }
+        let mut padded_bias = bias.to_vec();
+        padded_bias.resize(panels * PANEL, 0.0);
+        Self { n, k, panels: packed, scales, offsets, bias: padded_bias }
+    }
+
+    fn blocks(&self) -> usize {
+        padded_len(self.k) / BLOCK
+    }
+
+    /// Bytes of packed weights.
+    pub fn weight_bytes(&self) -> usize {
+        self.panels.len() + 4 * (self.scales.len() + self.offsets.len() + self.bias.len())
+    }
+}
+
+/// The instruction sets with a micro-kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// Plain Rust, the reference: any target.
+    Scalar,
+    /// x86-64 AVX2: `vpmaddubsw` + `vpmaddwd`.
+    Avx2,
+    /// x86-64 AVX-VNNI: `vpdpbusd` on 256-bit vectors.
+    AvxVnni,
+    /// x86-64 AVX-512 VNNI: `vpdpbusd` on 512-bit vectors.
+    Avx512Vnni,
+    /// wasm `simd128`: `i32x4.dot_i16x8_s` on widened values.
+    WasmSimd128,
+    /// wasm relaxed SIMD: `i32x4.dot_i8x16_i7x16_add`.
+    WasmRelaxed,
+}
+
+impl Isa {
+    /// What `info()` and the page show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::AvxVnni => "avx-vnni",
+            Isa::Avx512Vnni => "avx512-vnni",
+            Isa::WasmSimd128 => "wasm-simd128",
+            Isa::WasmRelaxed => "wasm-relaxed-simd",
+        }
+    }
+
+    /// Every instruction set this machine (or browser) runs, fastest first; the scalar reference last.
+    pub fn available() -> Vec<Isa> {
+        let mut found = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if super::x86::has_avx512_vnni() {
+                found.push(Isa::Avx512Vnni);
+            }
+            if super::x86::has_avx_vnni() {
+                found.push(Isa::AvxVnni);
+            }
+            if super::x86::has_avx2() {
+                found.push(Isa::Avx2);
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            if super::wasm::relaxed_dot_is_exact() {
+                found.push(Isa::WasmRelaxed);
+            }
+            found.push(Isa::WasmSimd128);
+        }
+        found.push(Isa::Scalar);
+        found
+    }
+
+    /// The fastest instruction set here.
+    pub fn best() -> Isa {
+        Isa::available()[0]
+    }
+
+    fn tile(self) -> TileFn {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => super::x86::tile_avx2,
+            #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => super::x86::tile_avx_vnni,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => super::x86::tile_avx512_vnni,
+            #[cfg(target_arch = "wasm32")]
+            Isa::WasmSimd128 => super::wasm::tile_simd128,
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            Isa::WasmRelaxed => super::wasm::tile_relaxed,
+            _ => tile_scalar,
+        }
+    }
+}
+
+/// The operands of one micro-kernel call: `rows` (1..=MAX_ROWS) rows of activations at `a` (row stride
+/// `lda` bytes) with their block scales at `a_scales` (row stride `blocks`), and one panel of weights
+/// (`panel`), its scales and offsets (`[blocks][PANEL]` each).
+#[derive(Clone, Copy)]
+pub struct Tile {
+    pub rows: usize,
+    pub a: *const u8,
+    pub lda: usize,
+    pub a_scales: *const f32,
+    pub panel: *const i8,
+    pub scales: *const f32,
+    pub offsets: *const i32,
+    pub blocks: usize,
+}
+
+/// A micro-kernel: writes `acc[m][j] = sum over b of (D[m][j][b] as f32) * (scales[b][j] * a_scales[m][b])`.
+///
+/// # Safety
+/// The pointers of `tile` must hold what [`Tile`] describes (`blocks * 32` bytes per activation row,
+/// `blocks * 32 * PANEL` bytes of panel), and the instruction set must be available.
+pub type TileFn = unsafe fn(tile: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]);
+
+/// The reference micro-kernel, in plain Rust.
+///
+/// # Safety
+/// As [`TileFn`].
+pub unsafe fn tile_scalar(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+    let panel = std::slice::from_raw_parts(t.panel, t.blocks * BLOCK * PANEL);
+    let scales = std::slice::from_raw_parts(t.scales, t.blocks * PANEL);
+    let offsets = std::slice::from_raw_parts(t.offsets, t.blocks * PANEL);
+    for (m, acc) in acc.iter_mut().enumerate().take(t.rows) {
+        let row = std::slice::from_raw_parts(t.a.add(m * t.lda), t.blocks * BLOCK);
+        let a_scales = std::slice::from_raw_parts(t.a_scales.add(m * t.blocks), t.blocks);
+        for (j, out) in acc.iter_mut().enumerate() {
+            let mut sum = 0f32;
+            for b in 0..t.blocks {
+                let mut dot = offsets[b * PANEL + j];
+                for i in b * BLOCK..(b + 1) * BLOCK {
+                    dot += row[i] as i32 * panel[(i / 4) * PANEL * 4 + j * 4 + i % 4] as i32;
+                }
+                sum += dot as f32 * (scales[b * PANEL + j] * a_scales[b]);
+            }
+            *out = sum;
+        }
+    }
+}
+
+/// `out[m * ldo + n] = x W^T + bias` (module docs) for every row of `x` and output `n` of `w`, through
+/// the micro-kernel of `isa`.
+pub fn matmul(isa: Isa, x: &QuantizedRows, w: &PackedMatrix, out: &mut [f32], ldo: usize) {
+    let rows = x.rows();
+    assert_eq!(x.stride, padded_len(w.k), "the activations' width must match the weights'");
+    assert!(ldo >= w.n && out.len() >= rows.saturating_sub(1) * ldo + w.n, "output too small");
+    let blocks = w.blocks();
+    let kernel = isa.tile();
+    let mut acc = [[0f32; PANEL]; MAX_ROWS];
+    for p in 0..w.n.div_ceil(PANEL) {
+        let panel = &w.panels[p * blocks * BLOCK * PANEL..][..blocks * BLOCK * PANEL];
+        let scales = &w.scales[p * blocks * PANEL..][..blocks * PANEL];
+        let offsets = &w.offsets[p * blocks * PANEL..][..blocks * PANEL];
+        let cols = PANEL.min(w.n - p * PANEL);
+        for m0 in (0..rows).step_by(MAX_ROWS) {
+            let tile = Tile {
+                rows: MAX_ROWS.min(rows - m0),
+                a: x.data[m0 * x.stride..].as_ptr(),
+                lda: x.stride,
+                a_scales: x.scale[m0 * blocks..].as_ptr(),
+                panel: panel.as_ptr(),
+                scales: scales.as_ptr(),
+                offsets: offsets.as_ptr(),
+                blocks,
+            };
+            // SAFETY: the slices above and x's rows m0.. hold what the kernel reads (sizes checked), and
+            // `Isa::available` only offers instruction sets this machine has.
+            unsafe { kernel(&tile, &mut acc) };
+            let n0 = p * PANEL;
+            for (m, acc) in acc.iter().enumerate().take(tile.rows) {
+                let y = &mut out[(m0 + m) * ldo + n0..][..cols];
+                for ((y, a), b) in y.iter_mut().zip(acc).zip(&w.bias[n0..]) {
+                    *y = a + b;
+                }
+            }
+        }
+    }
+}
+
+/// The semantics of [`matmul`] straight from the file's format, without packing: what the tests compare
+/// every kernel with, bit for bit.
+pub fn reference_matmul(x: &QuantizedRows, w: &QuantizedMatrix, bias: &[f32]) -> Vec<f32> {
+    let (n, kp) = (w.rows, padded_len(w.cols));
+    let blocks = kp / BLOCK;
+    let mut out = vec![0f32; x.rows() * n];
+    for m in 0..x.rows() {
+        let row = &x.data[m * x.stride..][..kp];
+        for col in 0..n {
+            let wrow = &w.values[col * kp..][..kp];
+            let mut acc = 0f32;
+            for b in 0..blocks {
+                let range = b * BLOCK..(b + 1) * BLOCK;
+                let dot: i32 = row[range.clone()].iter().zip(&wrow[range.clone()]).map(|(&a, &w)| (a as i32 - ZERO) * w as i32).sum();
+                acc += dot as f32 * (w.scales[col * blocks + b] * x.scale[m * blocks + b]);
+            }
+            out[m * n + col] = acc + bias[col];
+        }
+    }
+    out
+}

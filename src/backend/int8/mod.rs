@@ -1,0 +1,450 @@
+//! The int8 CPU engine: [`crate::pass`] on the CPU with the weights kept int8 and the activations quantized
+//! to 7 bits per block of 32, so every linear layer is an integer matrix multiply ([`gemm`]; wasm `simd128` or
+//! relaxed SIMD in the browser, AVX2 / AVX-VNNI / AVX-512 VNNI natively, chosen at load). Embeddings,
+//! LayerNorm, GELU and attention run in f32 ([`ops`]).
+//!
+//! The texts of a batch are laid end to end without padding: every linear layer runs once over all
+//! tokens, and attention runs per text at its own length with no mask. The last layer computes only the
+//! `[CLS]` rows after its keys and values. Buffers live in an arena that grows to the largest pass seen and
+//! is reused by later calls. The tolerance of these semantics against the reference (int8 weights, f32
+//! activations) is in docs/weight-format.md.
+
+pub mod gemm;
+mod ops;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::sync::Mutex;
+
+use candle_nn::Init;
+
+pub use gemm::Isa;
+use gemm::{PackedMatrix, QuantizedRows};
+use ops::AttentionScratch;
+
+use crate::config::{BertConfig, HiddenAct};
+use crate::error::{Error, Result};
+use crate::pass::{self, Epilogue, Linear, Norm, Rows, Slot, EMBEDDING_TABLES};
+use crate::tokenize::EncodedBatch;
+use crate::weights::quant::{padded_len, QuantizedMatrix};
+use crate::weights::{StoredMatrix, WeightStore};
+
+/// Most tokens in one pass through the model; larger batches are split (bounds the arena's size).
+const MAX_PASS_TOKENS: usize = 2048;
+
+/// An int8 embedding table, rows padded to whole blocks.
+struct Table {
+    values: Vec<i8>,
+    scales: Vec<f32>,
+    stride: usize,
+    rows: usize,
+}
+
+impl Table {
+    fn new(m: QuantizedMatrix) -> Self {
+        Table { stride: padded_len(m.cols), rows: m.rows, values: m.values, scales: m.scales }
+    }
+}
+
+/// The int8 matrices of one encoder layer, in [`Linear`] order.
+struct Layer {
+    qkv: PackedMatrix,
+    attention_output: PackedMatrix,
+    intermediate: PackedMatrix,
+    output: PackedMatrix,
+}
+
+/// The model as the engine holds it.
+struct Weights {
+    tables: [Table; 3],
+    layers: Vec<Layer>,
+    pooler: PackedMatrix,
+    /// The head stays f32, as the file stores it: `[labels, hidden]` and `[labels]`.
+    classifier: (Vec<f32>, Vec<f32>),
+    /// `(gamma, beta)` in [`Norm::all`] order.
+    norms: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl Weights {
+    fn linear(&self, linear: Linear) -> &PackedMatrix {
+        match linear {
+            Linear::Qkv(i) => &self.layers[i].qkv,
+            Linear::AttentionOutput(i) => &self.layers[i].attention_output,
+            Linear::Intermediate(i) => &self.layers[i].intermediate,
+            Linear::Output(i) => &self.layers[i].output,
+            Linear::Pooler => &self.pooler,
+            Linear::Classifier => unreachable!("the classifier is f32"),
+        }
+    }
+
+    fn norm(&self, norm: Norm) -> (&[f32], &[f32]) {
+        let index = match norm {
+            Norm::Embeddings => 0,
+            Norm::Attention(i) => 1 + 2 * i,
+            Norm::Output(i) => 2 + 2 * i,
+        };
+        let (gamma, beta) = &self.norms[index];
+        (gamma, beta)
+    }
+}
+
+/// A matrix as int8 blocks: the file's, or f32 quantized with the file format's quantizer.
+fn as_int8(stored: StoredMatrix, rows: usize, cols: usize) -> Result<QuantizedMatrix> {
+    match stored {
+        StoredMatrix::Int8(m) => Ok(m),
+        StoredMatrix::F32(values) => QuantizedMatrix::quantize(&values, rows, cols),
+    }
+}
+
+/// One pass's activation buffer: f32 rows, their 7-bit quantization when a linear layer reads them, and
+/// which rows they are.
+#[derive(Default)]
+struct Buffer {
+    values: Vec<f32>,
+    quantized: QuantizedRows,
+    rows: Option<Rows>,
+}
+
+/// The engine's reusable buffers: one per [`Slot`], plus scratch.
+#[derive(Default)]
+struct Arena {
+    slots: [Buffer; 7],
+    gathered: QuantizedRows,
+    attention: AttentionScratch,
+}
+
+fn slot_index(slot: Slot) -> usize {
+    match slot {
+        Slot::Hidden => 0,
+        Slot::Qkv => 1,
+        Slot::Context => 2,
+        Slot::Attended => 3,
+        Slot::Intermediate => 4,
+        Slot::Pooled => 5,
+        Slot::Logits => 6,
+    }
+}
+
+/// Whether a slot feeds an int8 linear layer (so its rows are quantized as they are written): everything
+/// but the attention input, the classifier's f32 input and the logits.
+fn feeds_int8(slot: Slot) -> bool {
+    !matches!(slot, Slot::Qkv | Slot::Pooled | Slot::Logits)
+}
+
+/// A batch without padding: each text's tokens end to end.
+struct Ragged {
+    ids: Vec<u32>,
+    types: Vec<u32>,
+    /// Per text: first token and length.
+    texts: Vec<(usize, usize)>,
+}
+
+impl Ragged {
+    /// The tokens of `rows` rows of a padded batch (padding is at the end of each row).
+    fn from_padded(batch: &EncodedBatch, rows: std::ops::Range<usize>) -> Self {
+        let mut this = Ragged { ids: Vec::new(), types: Vec::new(), texts: Vec::with_capacity(rows.len()) };
+        for row in rows {
+            let cells = row * batch.seq_len..(row + 1) * batch.seq_len;
+            let len = batch.attention_mask[cells.clone()].iter().take_while(|&&m| m != 0).count();
+            this.texts.push((this.ids.len(), len));
+            this.ids.extend_from_slice(&batch.input_ids[cells.start..cells.start + len]);
+            this.types.extend_from_slice(&batch.type_ids[cells.start..cells.start + len]);
+        }
+        this
+    }
+
+    fn tokens(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Row `r` of `rows` rows in a slot laid out as `layout`: the token row, or the text's `[CLS]` row.
+    fn source_row(&self, layout: Rows, wanted: Rows, r: usize) -> usize {
+        match (layout, wanted) {
+            (Rows::Tokens, Rows::Cls) => self.texts[r].0,
+            _ => r,
+        }
+    }
+
+    fn rows(&self, rows: Rows) -> usize {
+        match rows {
+            Rows::Tokens => self.tokens(),
+            Rows::Cls => self.texts.len(),
+        }
+    }
+}
+
+/// A model loaded into the int8 engine.
+pub struct Int8Engine {
+    isa: Isa,
+    weights: Weights,
+    hidden: usize,
+    heads: usize,
+    labels: usize,
+    eps: f32,
+    act: HiddenAct,
+    arena: Mutex<Arena>,
+}
+
+impl Int8Engine {
+    /// Packs the model described by `config` from `store` for the fastest instruction set here.
+    pub fn load(store: &WeightStore, config: &BertConfig, labels: usize) -> Result<Self> {
+        Self::load_with(store, config, labels, Isa::best())
+    }
+
+    /// As [`Self::load`], on a given instruction set (tests compare them).
+    pub fn load_with(store: &WeightStore, config: &BertConfig, labels: usize, isa: Isa) -> Result<Self> {
+        if !Isa::available().contains(&isa) {
+            return Err(Error::cpu(format!("the {} kernels do not run here", isa.name())));
+        }
+        let h = config.hidden_size;
+        let weight_init = Init::Randn { mean: 0.0, stdev: config.initializer_range };
+        let zeros = Init::Const(0.0);
+        let table_rows = [config.vocab_size, config.max_position_embeddings, config.type_vocab_size];
+        let tables = [0, 1, 2].map(|i| -> Result<Table> {
+            let name = format!("{}.weight", EMBEDDING_TABLES[i]);
+            let stored = store.matrix(&name, &[table_rows[i], h], weight_init)?;
+            Ok(Table::new(as_int8(stored, table_rows[i], h)?))
+        });
+        let [word, position, token_type] = tables;
+        let pack = |linear: Linear| -> Result<PackedMatrix> {
+            let (rows, cols) = linear.shape(config, labels);
+            let parts = linear.parts();
+            let part_rows = rows / parts.len();
+            let mut stored = Vec::with_capacity(parts.len());
+            let mut bias = Vec::with_capacity(rows);
+            for name in &parts {
+                stored.push(store.matrix(&format!("{name}.weight"), &[part_rows, cols], weight_init)?);
+                bias.extend(store.tensor_f32(&format!("{name}.bias"), &[part_rows], zeros)?);
+            }
+            Ok(PackedMatrix::pack(&as_int8(StoredMatrix::stack(stored, cols)?, rows, cols)?, &bias))
+        };
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| {
+                Ok(Layer {
+                    qkv: pack(Linear::Qkv(i))?,
+                    attention_output: pack(Linear::AttentionOutput(i))?,
+                    intermediate: pack(Linear::Intermediate(i))?,
+                    output: pack(Linear::Output(i))?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let norms = Norm::all(config.num_hidden_layers)
+            .map(|norm| {
+                let prefix = norm.prefix();
+                Ok((store.tensor_f32(&format!("{prefix}.weight"), &[h], Init::Const(1.0))?, store.tensor_f32(&format!("{prefix}.bias"), &[h], zeros)?))
+            })
+            .collect::<Result<_>>()?;
+        let classifier_name = &Linear::Classifier.parts()[0];
+        let classifier = (
+            store.tensor_f32(&format!("{classifier_name}.weight"), &[labels, h], weight_init)?,
+            store.tensor_f32(&format!("{classifier_name}.bias"), &[labels], zeros)?,
+        );
+        let weights = Weights { tables: [word?, position?, token_type?], layers, pooler: pack(Linear::Pooler)?, classifier, norms };
+        Ok(Self {
+            isa,
+            weights,
+            hidden: h,
+            heads: config.num_attention_heads,
+            labels,
+            eps: config.layer_norm_eps as f32,
+            act: config.hidden_act,
+            arena: Mutex::default(),
+        })
+    }
+
+    /// The instruction set the matrix multiplies run on.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Bytes of weights the engine holds.
+    pub fn weight_bytes(&self) -> usize {
+        let w = &self.weights;
+        let tables: usize = w.tables.iter().map(|t| t.values.len() + 4 * t.scales.len()).sum();
+        let linears: usize = w.layers.iter().map(|l| l.qkv.weight_bytes() + l.attention_output.weight_bytes() + l.intermediate.weight_bytes() + l.output.weight_bytes()).sum();
+        tables + linears + w.pooler.weight_bytes() + 4 * (w.classifier.0.len() + w.classifier.1.len())
+    }
+
+    /// Logits, one row per text of `batch`.
+    pub fn logits(&self, batch: &EncodedBatch) -> Result<Vec<Vec<f32>>> {
+        let mut arena = self.arena.lock().map_err(|_| Error::cpu("the engine's arena lock was poisoned"))?;
+        let mut logits = Vec::with_capacity(batch.batch_size);
+        let mut start = 0;
+        while start < batch.batch_size {
+            // As many texts as fit the pass's token budget (at least one).
+            let mut end = start + 1;
+            let mut tokens = batch.seq_len;
+            while end < batch.batch_size && tokens + batch.seq_len <= MAX_PASS_TOKENS {
+                tokens += batch.seq_len;
+                end += 1;
+            }
+            let texts = Ragged::from_padded(batch, start..end);
+            self.check_ids(&texts)?;
+            let mut run = Run { engine: self, arena: &mut arena, texts: &texts };
+            pass::run(&mut run, self.weights.layers.len(), Rows::Cls)?;
+            let out = &arena.slots[slot_index(Slot::Logits)].values;
+            logits.extend(out.chunks_exact(self.labels).take(end - start).map(<[f32]>::to_vec));
+            start = end;
+        }
+        if logits.iter().flatten().any(|l| !l.is_finite()) {
+            return Err(Error::cpu("the model produced non-finite logits: its weights are corrupt or out of range"));
+        }
+        Ok(logits)
+    }
+
+    fn check_ids(&self, texts: &Ragged) -> Result<()> {
+        let [word, position, token_type] = &self.weights.tables;
+        if let Some(id) = texts.ids.iter().find(|&&id| id as usize >= word.rows) {
+            return Err(Error::Input(format!("token id {id} is outside the vocabulary of {} entries", word.rows)));
+        }
+        if let Some(t) = texts.types.iter().find(|&&t| t as usize >= token_type.rows) {
+            return Err(Error::Input(format!("token type {t} is outside the model's {} types", token_type.rows)));
+        }
+        if let Some((_, len)) = texts.texts.iter().find(|(_, len)| *len > position.rows || *len == 0) {
+            return Err(Error::Input(format!("a text of {len} tokens does not fit the model's {} positions", position.rows)));
+        }
+        Ok(())
+    }
+}
+
+/// One pass of the engine over a batch: [`pass::Ops`] on the arena.
+struct Run<'a> {
+    engine: &'a Int8Engine,
+    arena: &'a mut Arena,
+    texts: &'a Ragged,
+}
+
+impl Run<'_> {
+    /// Makes `slot` hold `rows` rows of `width` values (contents unspecified) and returns them.
+    fn prepare(&mut self, slot: Slot, rows: Rows, width: usize) -> &mut Buffer {
+        let n = self.texts.rows(rows);
+        let buffer = &mut self.arena.slots[slot_index(slot)];
+        buffer.values.clear();
+        buffer.values.resize(n * width, 0.0);
+        buffer.rows = Some(rows);
+        if feeds_int8(slot) {
+            buffer.quantized.reset(n, width);
+        }
+        buffer
+    }
+
+    fn layout(&self, slot: Slot) -> Rows {
+        self.arena.slots[slot_index(slot)].rows.expect("the pass writes every slot before reading it")
+    }
+}
+
+impl pass::Ops for Run<'_> {
+    type Error = Error;
+
+    fn embed(&mut self, out: Slot) -> Result<()> {
+        let engine = self.engine;
+        let (h, eps) = (engine.hidden, engine.eps);
+        let [word, position, token_type] = &engine.weights.tables;
+        let (gamma, beta) = engine.weights.norm(Norm::Embeddings);
+        let texts = self.texts;
+        let buffer = self.prepare(out, Rows::Tokens, h);
+        for &(start, len) in &texts.texts {
+            for p in 0..len {
+                let t = start + p;
+                let row = &mut buffer.values[t * h..(t + 1) * h];
+                ops::add_table_row(&word.values, &word.scales, word.stride, texts.ids[t] as usize, row);
+                ops::add_table_row(&position.values, &position.scales, position.stride, p, row);
+                ops::add_table_row(&token_type.values, &token_type.scales, token_type.stride, texts.types[t] as usize, row);
+                ops::layer_norm(row, gamma, beta, eps);
+                buffer.quantized.set_row(t, row);
+            }
+        }
+        Ok(())
+    }
+
+    fn linear(&mut self, linear: Linear, input: Slot, output: Slot, epilogue: Epilogue, rows: Rows) -> Result<()> {
+        let engine = self.engine;
+        let texts = self.texts;
+        let n_rows = texts.rows(rows);
+        let in_layout = self.layout(input);
+        if linear == Linear::Classifier {
+            let (w, bias) = &engine.weights.classifier;
+            let h = engine.hidden;
+            let x = std::mem::take(&mut self.arena.slots[slot_index(input)].values);
+            let buffer = self.prepare(output, rows, engine.labels);
+            for r in 0..n_rows {
+                let row = &x[texts.source_row(in_layout, rows, r) * h..][..h];
+                for (l, y) in buffer.values[r * engine.labels..][..engine.labels].iter_mut().enumerate() {
+                    *y = bias[l] + row.iter().zip(&w[l * h..(l + 1) * h]).map(|(a, b)| a * b).sum::<f32>();
+                }
+            }
+            self.arena.slots[slot_index(input)].values = x;
+            return Ok(());
+        }
+        let w = engine.weights.linear(linear);
+        // Taken out of the arena for the call (the pass never writes the slot it reads).
+        let mut out = std::mem::take(&mut self.arena.slots[slot_index(output)]);
+        // The quantized input rows, gathered when only the [CLS] rows of a per-token slot are wanted.
+        let mut gathered = std::mem::take(&mut self.arena.gathered);
+        let source = &self.arena.slots[slot_index(input)].quantized;
+        let x = if in_layout == rows {
+            source
+        } else {
+            gathered.reset(n_rows, w.k);
+            for r in 0..n_rows {
+                gathered.copy_row(r, source, texts.source_row(in_layout, rows, r));
+            }
+            &gathered
+        };
+        out.values.clear();
+        out.values.resize(n_rows * w.n, 0.0);
+        gemm::matmul(engine.isa, x, w, &mut out.values, w.n);
+        self.arena.gathered = gathered;
+        if feeds_int8(output) {
+            out.quantized.reset(n_rows, w.n);
+        }
+        for r in 0..n_rows {
+            let row = &mut out.values[r * w.n..(r + 1) * w.n];
+            match epilogue {
+                Epilogue::None => {}
+                Epilogue::Activation => ops::activate(engine.act, row),
+                Epilogue::Tanh => ops::tanh(row),
+                Epilogue::ResidualNorm { residual, norm } => {
+                    let res = &self.arena.slots[slot_index(residual)];
+                    let from = texts.source_row(res.rows.expect("written"), rows, r);
+                    row.iter_mut().zip(&res.values[from * w.n..(from + 1) * w.n]).for_each(|(y, r)| *y += r);
+                    let (gamma, beta) = engine.weights.norm(norm);
+                    ops::layer_norm(row, gamma, beta, engine.eps);
+                }
+            }
+            if feeds_int8(output) {
+                out.quantized.set_row(r, row);
+            }
+        }
+        out.rows = Some(rows);
+        self.arena.slots[slot_index(output)] = out;
+        Ok(())
+    }
+
+    fn attention(&mut self, qkv: Slot, output: Slot, queries: Rows) -> Result<()> {
+        let engine = self.engine;
+        let (h, heads) = (engine.hidden, engine.heads);
+        let texts = self.texts;
+        let source = std::mem::take(&mut self.arena.slots[slot_index(qkv)].values);
+        let mut scratch = std::mem::take(&mut self.arena.attention);
+        let buffer = self.prepare(output, queries, h);
+        for (b, &(start, len)) in texts.texts.iter().enumerate() {
+            let rows = &source[start * 3 * h..(start + len) * 3 * h];
+            let (range, first_out) = match queries {
+                Rows::Tokens => (0..len, start),
+                Rows::Cls => (0..1, b),
+            };
+            let out = &mut buffer.values[first_out * h..(first_out + range.len()) * h];
+            ops::attention(rows, h, heads, range, &mut scratch, out);
+        }
+        for r in 0..texts.rows(queries) {
+            let row = &buffer.values[r * h..(r + 1) * h];
+            buffer.quantized.set_row(r, row);
+        }
+        self.arena.attention = scratch;
+        self.arena.slots[slot_index(qkv)].values = source;
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! wasm micro-kernels of [`super::gemm`]: relaxed SIMD (`i32x4.dot_i8x16_i7x16_add`, 16 multiply-adds per
+//! instruction; in the build made with `+relaxed-simd`) and baseline `simd128` (`i32x4.dot_i16x8_s` on
+//! values widened to 16 bits; every build). Each computes exactly [`super::gemm::tile_scalar`]. The relaxed
+//! instruction is checked on known inputs before use ([`relaxed_dot_is_exact`]): an engine may treat a
+//! second operand above 127 either way, and one (Node 20) was seen to get even in-range inputs wrong.
+
+use std::arch::wasm32::*;
+
+use super::gemm::{Tile, MAX_ROWS, PANEL};
+use crate::weights::quant::BLOCK;
+
+/// Chunks of 4 input values per block.
+const CHUNKS: usize = BLOCK / 4;
+
+/// The 4 activation bytes at `offset` of row `m` in every 32-bit lane.
+#[inline(always)]
+unsafe fn splat_lane(t: &Tile, m: usize, offset: usize) -> v128 {
+    v128_load32_splat(t.a.add(m * t.lda + offset) as *const u32)
+}
+
+/// The block's offsets (`-64 * S`) of the four 4-column groups of a panel.
+#[inline(always)]
+unsafe fn block_offsets(t: &Tile, b: usize) -> [v128; 4] {
+    std::array::from_fn(|g| v128_load(t.offsets.add(b * PANEL + 4 * g) as *const v128))
+}
+
+/// `sums[g] += convert(dots[g]) * (scales[g] * row scale)` for the four 4-column groups of a panel.
+#[inline(always)]
+unsafe fn scale_block(t: &Tile, m: usize, b: usize, sums: &mut [v128; 4], dots: &[v128; 4]) {
+    let row_scale = f32x4_splat(*t.a_scales.add(m * t.blocks + b));
+    for g in 0..4 {
+        let s = f32x4_mul(v128_load(t.scales.add(b * PANEL + 4 * g) as *const v128), row_scale);
+        sums[g] = f32x4_add(sums[g], f32x4_mul(f32x4_convert_i32x4(dots[g]), s));
+    }
+}
+
+#[inline(always)]
+unsafe fn store_row(acc: &mut [f32; PANEL], sums: &[v128; 4]) {
+    for (g, s) in sums.iter().enumerate() {
+        v128_store(acc.as_mut_ptr().add(4 * g) as *mut v128, *s);
+    }
+}
+
+/// Baseline `simd128`, one row at a time: each 16-byte weight vector (4 columns x 4 values) is widened to
+/// two i16x8 halves, whose dot products with the row's 4 values leave two partial sums per column; the
+/// pairs are added at the end of each block.
+///
+/// # Safety
+/// As [`super::gemm::TileFn`].
+pub unsafe fn tile_simd128(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+    for (m, acc) in acc.iter_mut().enumerate().take(t.rows) {
+        let mut sums = [f32x4_splat(0.0); 4];
+        let mut w = t.panel;
+        for b in 0..t.blocks {
+            // lo[g]: columns 4g, 4g + 1 (two partial sums each); hi[g]: columns 4g + 2, 4g + 3.
+            let (mut lo, mut hi) = ([i32x4_splat(0); 4], [i32x4_splat(0); 4]);
+            for c in 0..CHUNKS {
+                let x = u16x8_extend_low_u8x16(splat_lane(t, m, b * BLOCK + c * 4));
+                for g in 0..4 {
+                    let wv = v128_load(w.add(16 * g) as *const v128);
+                    lo[g] = i32x4_add(lo[g], i32x4_dot_i16x8(i16x8_extend_low_i8x16(wv), x));
+                    hi[g] = i32x4_add(hi[g], i32x4_dot_i16x8(i16x8_extend_high_i8x16(wv), x));
+                }
+                w = w.add(4 * PANEL);
+            }
+            let mut dots = block_offsets(t, b);
+            for g in 0..4 {
+                let even = i32x4_shuffle::<0, 2, 4, 6>(lo[g], hi[g]);
+                let odd = i32x4_shuffle::<1, 3, 5, 7>(lo[g], hi[g]);
+                dots[g] = i32x4_add(dots[g], i32x4_add(even, odd));
+            }
+            scale_block(t, m, b, &mut sums, &dots);
+        }
+        store_row(acc, &sums);
+    }
+}
+
+/// Relaxed SIMD, `R` rows from `first`: one `i32x4.dot_i8x16_i7x16_add` per 4 columns x 4 values.
+#[cfg(target_feature = "relaxed-simd")]
+unsafe fn tile_relaxed_rows<const R: usize>(t: &Tile, first: usize, acc: &mut [[f32; PANEL]]) {
+    let mut sums = [[f32x4_splat(0.0); 4]; R];
+    let mut w = t.panel;
+    for b in 0..t.blocks {
+        let mut dots = [block_offsets(t, b); R];
+        for c in 0..CHUNKS {
+            let wv: [v128; 4] = std::array::from_fn(|g| v128_load(w.add(16 * g) as *const v128));
+            for m in 0..R {
+                let x = splat_lane(t, first + m, b * BLOCK + c * 4);
+                for g in 0..4 {
+                    dots[m][g] = i32x4_relaxed_dot_i8x16_i7x16_add(wv[g], x, dots[m][g]);
+                }
+            }
+            w = w.add(4 * PANEL);
+        }
+        for m in 0..R {
+            scale_block(t, first + m, b, &mut sums[m], &dots[m]);
+        }
+    }
+    for m in 0..R {
+        store_row(&mut acc[first + m], &sums[m]);
+    }
+}
+
+/// # Safety
+/// As [`super::gemm::TileFn`].
+#[cfg(target_feature = "relaxed-simd")]
+pub unsafe fn tile_relaxed(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+    let mut m = 0;
+    while m + 2 <= t.rows {
+        tile_relaxed_rows::<2>(t, m, acc);
+        m += 2;
+    }
+    if m < t.rows {
+        tile_relaxed_rows::<1>(t, m, acc);
+    }
+}
+
+/// Whether this build has the relaxed dot product and this engine computes it exactly for a second
+/// operand in 0..=127 (checked once on known inputs, at the extremes of both ranges).
+pub fn relaxed_dot_is_exact() -> bool {
+    #[cfg(target_feature = "relaxed-simd")]
+    {
+        static EXACT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *EXACT.get_or_init(|| {
+            let w: [i8; 16] = [-127, 127, -1, 0, 5, -128, 127, 3, 64, -64, 1, -1, 100, -100, 50, 127];
+            let x: [u8; 16] = [127, 127, 0, 1, 127, 127, 2, 3, 1, 127, 64, 65, 0, 126, 127, 127];
+            let want: [i32; 4] = std::array::from_fn(|lane| (0..4).map(|i| w[4 * lane + i] as i32 * x[4 * lane + i] as i32).sum::<i32>() + 7);
+            // SAFETY: 16-byte arrays read as v128.
+            let got = unsafe {
+                let r = i32x4_relaxed_dot_i8x16_i7x16_add(
+                    v128_load(w.as_ptr() as *const v128),
+                    v128_load(x.as_ptr() as *const v128),
+                    i32x4_splat(7),
+                );
+                [i32x4_extract_lane::<0>(r), i32x4_extract_lane::<1>(r), i32x4_extract_lane::<2>(r), i32x4_extract_lane::<3>(r)]
+            };
+            got == want
+        })
+    }
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    false
+}

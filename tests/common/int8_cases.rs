@@ -1,0 +1,132 @@
+//! Cases for the int8 matrix multiply, shared by the native tests (tests/int8_engine.rs) and the browser
+//! tests (tests/browser/cases.rs): awkward shapes (rows and columns off the tiles, K of one block, 384
+//! and 1536, padded K), zero-scale blocks, constant and all-zero rows, saturated activations. Every
+//! instruction set available here must give the scalar reference's bits exactly.
+#![allow(dead_code)]
+
+use tweetguard::backend::int8::gemm::{matmul, quantize_block, reference_matmul, Isa, PackedMatrix, QuantizedRows, ZERO};
+use tweetguard::weights::quant::QuantizedMatrix;
+
+/// A small deterministic generator (xorshift64*), so every platform sees the same inputs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn uniform(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+/// How a case's inputs are made.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Random,
+    /// Some weight blocks all zero (scale 0), one activation row constant, one all zero.
+    Degenerate,
+    /// Activations at the ends of the 7-bit range, weights at +-127.
+    Saturated,
+}
+
+fn case(rows: usize, n: usize, k: usize, kind: Kind, seed: u64) -> (QuantizedRows, QuantizedMatrix, Vec<f32>) {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut weights: Vec<f32> = (0..n * k).map(|_| rng.uniform() * 0.2).collect();
+    let mut acts: Vec<f32> = (0..rows * k).map(|_| rng.uniform() * 3.0).collect();
+    match kind {
+        Kind::Random => {}
+        Kind::Degenerate => {
+            for (i, w) in weights.iter_mut().enumerate() {
+                if (i % k) / 32 % 3 == 1 {
+                    *w = 0.0;
+                }
+            }
+            if rows > 1 {
+                acts[..k].fill(0.7);
+                acts[k..2 * k].fill(0.0);
+            }
+        }
+        Kind::Saturated => {
+            weights.iter_mut().for_each(|w| *w = if *w > 0.0 { 1.0 } else { -1.0 });
+            acts.iter_mut().for_each(|a| *a = if *a > 0.0 { 5.0 } else { -5.0 });
+        }
+    }
+    let w = QuantizedMatrix::quantize(&weights, n, k).unwrap();
+    let mut x = QuantizedRows::default();
+    x.reset(rows, k);
+    for r in 0..rows {
+        x.set_row(r, &acts[r * k..(r + 1) * k]);
+    }
+    let bias = (0..n).map(|_| rng.uniform()).collect();
+    (x, w, bias)
+}
+
+const SHAPES: [(usize, usize, usize); 9] = [(1, 1, 32), (1, 16, 384), (2, 17, 40), (3, 33, 384), (4, 16, 1536), (5, 48, 64), (7, 15, 1536), (9, 100, 384), (13, 1152, 384)];
+
+pub fn every_kernel_matches_the_reference() {
+    let isas = Isa::available();
+    assert!(isas.contains(&Isa::Scalar));
+    eprintln!("int8 kernels here: {:?}", isas.iter().map(|i| i.name()).collect::<Vec<_>>());
+    for (i, &(rows, n, k)) in SHAPES.iter().enumerate() {
+        for kind in [Kind::Random, Kind::Degenerate, Kind::Saturated] {
+            let (x, w, bias) = case(rows, n, k, kind, i as u64 + 1);
+            let want = reference_matmul(&x, &w, &bias);
+            let packed = PackedMatrix::pack(&w, &bias);
+            for &isa in &isas {
+                let mut got = vec![f32::NAN; rows * n];
+                matmul(isa, &x, &packed, &mut got, n);
+                for (j, (g, r)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        g.to_bits() == r.to_bits(),
+                        "{} on {rows}x{n}x{k} ({kind:?}): element {j} (row {}, column {}) is {g}, the reference {r}",
+                        isa.name(),
+                        j / n,
+                        j % n
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// With every scale 1, the outputs are the integer dot products of `q - 64` and the weights, exactly.
+pub fn integer_dot_products_are_exact() {
+    let (rows, n, k) = (5, 40, 384);
+    let mut rng = Rng(7);
+    let values: Vec<i8> = (0..n * k).map(|_| ((rng.next() >> 33) % 255) as i64 as i8).map(|v| v.max(-127)).collect();
+    let w = QuantizedMatrix::from_parts(values.clone(), vec![1.0; n * k / 32], n, k).unwrap();
+    let mut x = QuantizedRows::default();
+    x.reset(rows, k);
+    for q in x.data.iter_mut() {
+        *q = 1 + ((rng.next() >> 33) % 127) as u8;
+    }
+    x.scale.fill(1.0);
+    let packed = PackedMatrix::pack(&w, &vec![0.0; n]);
+    for isa in Isa::available() {
+        let mut got = vec![0f32; rows * n];
+        matmul(isa, &x, &packed, &mut got, n);
+        for r in 0..rows {
+            for c in 0..n {
+                let exact: i64 = (0..k).map(|i| (x.data[r * k + i] as i64 - ZERO as i64) * values[c * k + i] as i64).sum();
+                assert_eq!(got[r * n + c] as i64, exact, "{}: row {r} column {c}", isa.name());
+            }
+        }
+    }
+}
+
+/// A block's largest magnitude maps to 64 +- 63, 0 to the zero point, and an all-zero block to zeros.
+pub fn quantizer_keeps_zero_exact() {
+    let mut out = [0u8; 6];
+    let scale = quantize_block(&[-1.0, 0.0, 0.5, 2.0, -0.25, 1.0], &mut out);
+    assert!((scale - 2.0 / 63.0).abs() < 1e-7);
+    assert_eq!(out[1] as i32, ZERO, "0 maps to the zero point");
+    assert_eq!(out[3], 127);
+    for (v, q) in [-1.0f32, 0.0, 0.5, 2.0, -0.25, 1.0].iter().zip(out) {
+        assert_eq!(q as i32, (v * (1.0 / scale)).round_ties_even() as i32 + ZERO, "{v}");
+    }
+    assert_eq!(quantize_block(&[0.0; 4], &mut out[..4]), 0.0);
+    assert!(out[..4].iter().all(|&q| q as i32 == ZERO));
+}
