@@ -4,7 +4,7 @@
 //! instruction set available here must give the scalar reference's bits exactly.
 #![allow(dead_code)]
 
-use tweetguard::backend::int8::gemm::{matmul, quantize_block, reference_matmul, Isa, PackedMatrix, QuantizedRows, ZERO};
+use tweetguard::backend::int8::gemm::{matmul, quantize_block, reference_matmul, Isa, PackedMatrix, QuantizedRows};
 use tweetguard::weights::quant::QuantizedMatrix;
 
 /// A small deterministic generator (xorshift64*), so every platform sees the same inputs.
@@ -92,7 +92,7 @@ pub fn every_kernel_matches_the_reference() {
     }
 }
 
-/// With every scale 1, the outputs are the integer dot products of `q - 64` and the weights, exactly.
+/// With every scale 1, the outputs are the integer dot products of `q - zero` and the weights, exactly.
 pub fn integer_dot_products_are_exact() {
     let (rows, n, k) = (5, 40, 384);
     let mut rng = Rng(7);
@@ -101,7 +101,10 @@ pub fn integer_dot_products_are_exact() {
     let mut x = QuantizedRows::default();
     x.reset(rows, k);
     for q in x.data.iter_mut() {
-        *q = 1 + ((rng.next() >> 33) % 127) as u8;
+        *q = ((rng.next() >> 33) % 128) as u8;
+    }
+    for z in x.zero.iter_mut() {
+        *z = ((rng.next() >> 33) % 128) as i32;
     }
     x.scale.fill(1.0);
     let packed = PackedMatrix::pack(&w, &vec![0.0; n]);
@@ -110,23 +113,28 @@ pub fn integer_dot_products_are_exact() {
         matmul(isa, &x, &packed, &mut got, n);
         for r in 0..rows {
             for c in 0..n {
-                let exact: i64 = (0..k).map(|i| (x.data[r * k + i] as i64 - ZERO as i64) * values[c * k + i] as i64).sum();
+                let exact: i64 = (0..k).map(|i| (x.data[r * k + i] as i64 - x.zero[r * k / 32 + i / 32] as i64) * values[c * k + i] as i64).sum();
                 assert_eq!(got[r * n + c] as i64, exact, "{}: row {r} column {c}", isa.name());
             }
         }
     }
 }
 
-/// A block's largest magnitude maps to 64 +- 63, 0 to the zero point, and an all-zero block to zeros.
+/// A block's range maps onto 0..=127 with 0 exact (the zero point), and an all-zero block to zeros.
 pub fn quantizer_keeps_zero_exact() {
+    let values = [-1.0f32, 0.0, 0.5, 2.0, -0.25, 1.0];
     let mut out = [0u8; 6];
-    let scale = quantize_block(&[-1.0, 0.0, 0.5, 2.0, -0.25, 1.0], &mut out);
-    assert!((scale - 2.0 / 63.0).abs() < 1e-7);
-    assert_eq!(out[1] as i32, ZERO, "0 maps to the zero point");
-    assert_eq!(out[3], 127);
-    for (v, q) in [-1.0f32, 0.0, 0.5, 2.0, -0.25, 1.0].iter().zip(out) {
-        assert_eq!(q as i32, (v * (1.0 / scale)).round_ties_even() as i32 + ZERO, "{v}");
+    let (scale, zero) = quantize_block(&values, &mut out);
+    assert!((scale - 3.0 / 127.0).abs() < 1e-7);
+    assert_eq!(out[1] as i32, zero, "0 maps to the zero point");
+    assert_eq!((out[0], out[3]), (0, 127), "the ends of the range");
+    for (v, q) in values.iter().zip(out) {
+        assert_eq!(q as i32, ((v * (1.0 / scale)).round_ties_even() as i32 + zero).clamp(0, 127), "{v}");
     }
-    assert_eq!(quantize_block(&[0.0; 4], &mut out[..4]), 0.0);
-    assert!(out[..4].iter().all(|&q| q as i32 == ZERO));
+    let (scale, zero) = quantize_block(&[0.5, 2.0, 1.0], &mut out[..3]);
+    assert_eq!(zero, 0, "a positive block's range starts at 0");
+    assert_eq!(out[1], 127);
+    assert!(scale > 0.0);
+    assert_eq!(quantize_block(&[0.0; 4], &mut out[..4]), (0.0, 0));
+    assert!(out[..4].iter().all(|&q| q == 0));
 }

@@ -2,13 +2,13 @@
 //! (`int8-block32-v1`) and activations quantized per block of 32 too ([`QuantizedRows`]).
 //!
 //! Semantics, the same bits on every instruction set (docs/weight-format.md, "int8 compute"). Activations
-//! are quantized symmetrically per block of 32 values with a zero point of 64 (`xq = round(x / sx) + 64`
-//! in 1..=127, `sx = max|x| / 63`), so every value is 7 bits and every integer dot product is exact on
-//! every engine: AVX2's `vpmaddubsw` sums two products into an i16 without saturating, and wasm's relaxed
+//! are quantized per block of 32 values to 7 bits with a zero point ([`quantize_block`]: the block's range
+//! `[min(x, 0), max(x, 0)]` onto 0..=127), so every integer dot product is exact on every engine: AVX2's
+//! `vpmaddubsw` sums two products into an i16 without saturating, and wasm's relaxed
 //! `i32x4.dot_i8x16_i7x16_add` is defined only for a second operand in 0..=127. For row `m`, output `n`:
 //!
 //! ```text
-//! D[m][n][b] = sum over block b of xq[m][k] * wq[n][k]  -  64 * S[n][b]    exact in i32; S = the block's sum of wq
+//! D[m][n][b] = sum over block b of xq[m][k] * wq[n][k]  -  zx[m][b] * S[n][b]   exact in i32; S = the block's sum of wq
 //! y[m][n]    = sum over b, in order, of (D as f32) * (sw[n][b] * sx[m][b])  +  bias[n]
 //!              (f32: the scales' product, then multiply, then add; no FMA)
 //! ```
@@ -16,8 +16,8 @@
 //! Weights are packed at load into panels of [`PANEL`] output columns: for each 4-value chunk of the
 //! input, the panel's 16 columns' 4 bytes side by side. A micro-kernel broadcasts 4 activation bytes of a
 //! row and takes a 4-way dot product with each column at once (`vpdpbusd`, `i32x4.dot_i8x16_i7x16_add`),
-//! so no horizontal sums are needed; its i32 sums start each block at `-64 * S` (the zero point's share,
-//! computed once at load), and after each block it scales them into f32 accumulators. One packing
+//! so no horizontal sums are needed; its i32 sums start each block at `-zx * S` (the zero point's share;
+//! `S` is computed once at load), and after each block it scales them into f32 accumulators. One packing
 //! serves every instruction set: a 128-bit vector holds 4 columns, a 256-bit one 8, a 512-bit one 16.
 
 use crate::weights::quant::{padded_len, QuantizedMatrix, BLOCK};
@@ -26,19 +26,19 @@ use crate::weights::quant::{padded_len, QuantizedMatrix, BLOCK};
 pub const PANEL: usize = 16;
 /// Most rows one micro-kernel call computes.
 pub const MAX_ROWS: usize = 4;
-/// The activations' zero point: quantized values are `ZERO + round(x / scale)`, in `1..=127`.
-pub const ZERO: i32 = 64;
-/// Largest magnitude of `round(x / scale)`.
-const Q_RANGE: f32 = 63.0;
+/// Largest quantized activation.
+const Q_MAX: f32 = 127.0;
 
-/// Rows of activations quantized per block of 32: `x ≈ scale[b] * (q - 64)`, `q` in `1..=127`; each row
-/// padded to whole blocks (padding quantizes to the zero point, i.e. to 0).
+/// Rows of activations quantized per block of 32: `x ≈ scale[b] * (q - zero[b])`, `q` in `0..=127`; each
+/// row padded to whole blocks with zeros (which quantize to the zero point).
 #[derive(Debug, Clone, Default)]
 pub struct QuantizedRows {
     /// `[rows, stride]`.
     pub data: Vec<u8>,
     /// `[rows, stride / 32]`.
     pub scale: Vec<f32>,
+    /// `[rows, stride / 32]`, each in `0..=127`.
+    pub zero: Vec<i32>,
     /// Bytes per row: the row length rounded up to a block.
     pub stride: usize,
 }
@@ -48,9 +48,11 @@ impl QuantizedRows {
     pub fn reset(&mut self, rows: usize, cols: usize) {
         self.stride = padded_len(cols);
         self.data.clear();
-        self.data.resize(rows * self.stride, ZERO as u8);
+        self.data.resize(rows * self.stride, 0);
         self.scale.clear();
         self.scale.resize(rows * self.stride / BLOCK, 0.0);
+        self.zero.clear();
+        self.zero.resize(rows * self.stride / BLOCK, 0);
     }
 
     pub fn rows(&self) -> usize {
@@ -65,9 +67,11 @@ impl QuantizedRows {
     pub fn set_row(&mut self, row: usize, values: &[f32]) {
         let blocks = self.blocks();
         let out = &mut self.data[row * self.stride..][..values.len()];
-        let scales = &mut self.scale[row * blocks..][..values.len().div_ceil(BLOCK)];
-        for ((out, values), scale) in out.chunks_mut(BLOCK).zip(values.chunks(BLOCK)).zip(scales) {
-            *scale = quantize_block(values, out);
+        let used = values.len().div_ceil(BLOCK);
+        let scales = &mut self.scale[row * blocks..][..used];
+        let zeros = &mut self.zero[row * blocks..][..used];
+        for (((out, values), scale), zero) in out.chunks_mut(BLOCK).zip(values.chunks(BLOCK)).zip(scales).zip(zeros) {
+            (*scale, *zero) = quantize_block(values, out);
         }
     }
 
@@ -76,6 +80,7 @@ impl QuantizedRows {
         let blocks = self.blocks();
         self.data[to * self.stride..][..self.stride].copy_from_slice(&source.data[from * source.stride..][..source.stride]);
         self.scale[to * blocks..][..blocks].copy_from_slice(&source.scale[from * blocks..][..blocks]);
+        self.zero[to * blocks..][..blocks].copy_from_slice(&source.zero[from * blocks..][..blocks]);
     }
 }
 
@@ -83,21 +88,24 @@ impl QuantizedRows {
 /// arithmetic, which vectorises everywhere (`f32::round` is a library call on baseline x86-64 and wasm).
 const ROUNDER: f32 = 12_582_912.0;
 
-/// Symmetric 7-bit quantization of up to one block: `q = 64 + round(x / scale)`, `scale = max|x| / 63`.
-/// Returns the scale; a block of zeros (or of non-finite values) gets scale 0 and every `q` 64.
-pub fn quantize_block(values: &[f32], out: &mut [u8]) -> f32 {
-    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let scale = max / Q_RANGE;
+/// 7-bit quantization of up to one block: the range `[min(x, 0), max(x, 0)]` onto `0..=127`, so 0 is
+/// exact: `q = clamp(round(x / scale) + zero, 0, 127)`, `scale = (hi - lo) / 127`, `zero = round(-lo /
+/// scale)`. Returns `(scale, zero)`; a block of zeros (or of non-finite values) gets `(0, 0)` and all-zero
+/// `q`. A block's values are mostly one-signed after GELU, which a symmetric scale would spend half its
+/// range on: on the validation split this halves the labels that differ from the f32 model.
+pub fn quantize_block(values: &[f32], out: &mut [u8]) -> (f32, i32) {
+    let (lo, hi) = values.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let scale = (hi - lo) / Q_MAX;
     if scale == 0.0 || !scale.is_finite() {
-        out.fill(ZERO as u8);
-        return 0.0;
+        out.fill(0);
+        return (0.0, 0);
     }
     let inverse = 1.0 / scale;
+    let zero = ((-lo * inverse + ROUNDER) - ROUNDER).clamp(0.0, Q_MAX);
     for (q, &v) in out.iter_mut().zip(values) {
-        let r = ((v * inverse + ROUNDER) - ROUNDER).clamp(-Q_RANGE, Q_RANGE);
-        *q = (r + ZERO as f32) as u8;
+        *q = (((v * inverse + ROUNDER) - ROUNDER) + zero).clamp(0.0, Q_MAX) as u8;
     }
-    scale
+    (scale, zero as i32)
 }
 
 /// A weight matrix `[n, k]` packed for the micro-kernels, with its bias.
@@ -111,8 +119,8 @@ pub struct PackedMatrix {
     panels: Vec<i8>,
     /// `[panels][blocks][PANEL]`.
     scales: Vec<f32>,
-    /// `-64 * S[n][b]` (see the module docs), `[panels][blocks][PANEL]`.
-    offsets: Vec<i32>,
+    /// `S[n][b]`, the blocks' sums of `wq` (see the module docs), `[panels][blocks][PANEL]`.
+    sums: Vec<i32>,
     /// Padded to whole panels.
     bias: Vec<f32>,
 }
@@ -127,7 +135,7 @@ impl PackedMatrix {
         let panels = n.div_ceil(PANEL);
         let mut packed = vec![0i8; panels * kp * PANEL];
         let mut scales = vec![0f32; panels * blocks * PANEL];
-        let mut offsets = vec![0i32; panels * blocks * PANEL];
+        let mut sums = vec![0i32; panels * blocks * PANEL];
         for col in 0..n {
             let (p, j) = (col / PANEL, col % PANEL);
             let row = &w.values[col * kp..(col + 1) * kp];
@@ -137,12 +145,12 @@ impl PackedMatrix {
             for b in 0..blocks {
                 let at = (p * blocks + b) * PANEL + j;
                 scales[at] = w.scales[col * blocks + b];
-                offsets[at] = -ZERO * row[b * BLOCK..(b + 1) * BLOCK].iter().map(|&q| q as i32).sum::<i32>();
+                sums[at] = row[b * BLOCK..(b + 1) * BLOCK].iter().map(|&q| q as i32).sum::<i32>();
             }
         }
         let mut padded_bias = bias.to_vec();
         padded_bias.resize(panels * PANEL, 0.0);
-        Self { n, k, panels: packed, scales, offsets, bias: padded_bias }
+        Self { n, k, panels: packed, scales, sums, bias: padded_bias }
     }
 
     fn blocks(&self) -> usize {
@@ -151,7 +159,7 @@ impl PackedMatrix {
 
     /// Bytes of packed weights.
     pub fn weight_bytes(&self) -> usize {
-        self.panels.len() + 4 * (self.scales.len() + self.offsets.len() + self.bias.len())
+        self.panels.len() + 4 * (self.scales.len() + self.sums.len() + self.bias.len())
     }
 }
 
@@ -234,21 +242,23 @@ impl Isa {
 }
 
 /// The operands of one micro-kernel call: `rows` (1..=MAX_ROWS) rows of activations at `a` (row stride
-/// `lda` bytes) with their block scales at `a_scales` (row stride `blocks`), and one panel of weights
-/// (`panel`), its scales and offsets (`[blocks][PANEL]` each).
+/// `lda` bytes) with their block scales and zero points at `a_scales` and `a_zeros` (row stride
+/// `blocks`), and one panel of weights (`panel`), its scales and block sums (`[blocks][PANEL]` each).
 #[derive(Clone, Copy)]
 pub struct Tile {
     pub rows: usize,
     pub a: *const u8,
     pub lda: usize,
     pub a_scales: *const f32,
+    pub a_zeros: *const i32,
     pub panel: *const i8,
     pub scales: *const f32,
-    pub offsets: *const i32,
+    pub sums: *const i32,
     pub blocks: usize,
 }
 
-/// A micro-kernel: writes `acc[m][j] = sum over b of (D[m][j][b] as f32) * (scales[b][j] * a_scales[m][b])`.
+/// A micro-kernel: writes `acc[m][j] = sum over b of (D[m][j][b] as f32) * (scales[b][j] * a_scales[m][b])`
+/// with `D` as in the module docs.
 ///
 /// # Safety
 /// The pointers of `tile` must hold what [`Tile`] describes (`blocks * 32` bytes per activation row,
@@ -262,14 +272,15 @@ pub type TileFn = unsafe fn(tile: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]);
 pub unsafe fn tile_scalar(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
     let panel = std::slice::from_raw_parts(t.panel, t.blocks * BLOCK * PANEL);
     let scales = std::slice::from_raw_parts(t.scales, t.blocks * PANEL);
-    let offsets = std::slice::from_raw_parts(t.offsets, t.blocks * PANEL);
+    let sums = std::slice::from_raw_parts(t.sums, t.blocks * PANEL);
     for (m, acc) in acc.iter_mut().enumerate().take(t.rows) {
         let row = std::slice::from_raw_parts(t.a.add(m * t.lda), t.blocks * BLOCK);
         let a_scales = std::slice::from_raw_parts(t.a_scales.add(m * t.blocks), t.blocks);
+        let a_zeros = std::slice::from_raw_parts(t.a_zeros.add(m * t.blocks), t.blocks);
         for (j, out) in acc.iter_mut().enumerate() {
             let mut sum = 0f32;
             for b in 0..t.blocks {
-                let mut dot = offsets[b * PANEL + j];
+                let mut dot = -a_zeros[b] * sums[b * PANEL + j];
                 for i in b * BLOCK..(b + 1) * BLOCK {
                     dot += row[i] as i32 * panel[(i / 4) * PANEL * 4 + j * 4 + i % 4] as i32;
                 }
@@ -292,7 +303,7 @@ pub fn matmul(isa: Isa, x: &QuantizedRows, w: &PackedMatrix, out: &mut [f32], ld
     for p in 0..w.n.div_ceil(PANEL) {
         let panel = &w.panels[p * blocks * BLOCK * PANEL..][..blocks * BLOCK * PANEL];
         let scales = &w.scales[p * blocks * PANEL..][..blocks * PANEL];
-        let offsets = &w.offsets[p * blocks * PANEL..][..blocks * PANEL];
+        let sums = &w.sums[p * blocks * PANEL..][..blocks * PANEL];
         let cols = PANEL.min(w.n - p * PANEL);
         for m0 in (0..rows).step_by(MAX_ROWS) {
             let tile = Tile {
@@ -300,9 +311,10 @@ pub fn matmul(isa: Isa, x: &QuantizedRows, w: &PackedMatrix, out: &mut [f32], ld
                 a: x.data[m0 * x.stride..].as_ptr(),
                 lda: x.stride,
                 a_scales: x.scale[m0 * blocks..].as_ptr(),
+                a_zeros: x.zero[m0 * blocks..].as_ptr(),
                 panel: panel.as_ptr(),
                 scales: scales.as_ptr(),
-                offsets: offsets.as_ptr(),
+                sums: sums.as_ptr(),
                 blocks,
             };
             // SAFETY: the slices above and x's rows m0.. hold what the kernel reads (sizes checked), and
@@ -332,7 +344,8 @@ pub fn reference_matmul(x: &QuantizedRows, w: &QuantizedMatrix, bias: &[f32]) ->
             let mut acc = 0f32;
             for b in 0..blocks {
                 let range = b * BLOCK..(b + 1) * BLOCK;
-                let dot: i32 = row[range.clone()].iter().zip(&wrow[range.clone()]).map(|(&a, &w)| (a as i32 - ZERO) * w as i32).sum();
+                let zero = x.zero[m * blocks + b];
+                let dot: i32 = row[range.clone()].iter().zip(&wrow[range.clone()]).map(|(&a, &w)| (a as i32 - zero) * w as i32).sum();
                 acc += dot as f32 * (w.scales[col * blocks + b] * x.scale[m * blocks + b]);
             }
             out[m * n + col] = acc + bias[col];

@@ -18,10 +18,12 @@ unsafe fn splat_lane(t: &Tile, m: usize, offset: usize) -> v128 {
     v128_load32_splat(t.a.add(m * t.lda + offset) as *const u32)
 }
 
-/// The block's offsets (`-64 * S`) of the four 4-column groups of a panel.
+/// Where row `m`'s sums of block `b` start: `-zero * S`, the zero point's share, for the four 4-column
+/// groups of a panel.
 #[inline(always)]
-unsafe fn block_offsets(t: &Tile, b: usize) -> [v128; 4] {
-    std::array::from_fn(|g| v128_load(t.offsets.add(b * PANEL + 4 * g) as *const v128))
+unsafe fn block_start(t: &Tile, m: usize, b: usize) -> [v128; 4] {
+    let zero = i32x4_splat(-*t.a_zeros.add(m * t.blocks + b));
+    std::array::from_fn(|g| i32x4_mul(v128_load(t.sums.add(b * PANEL + 4 * g) as *const v128), zero))
 }
 
 /// `sums[g] += convert(dots[g]) * (scales[g] * row scale)` for the four 4-column groups of a panel.
@@ -63,7 +65,7 @@ pub unsafe fn tile_simd128(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
                 }
                 w = w.add(4 * PANEL);
             }
-            let mut dots = block_offsets(t, b);
+            let mut dots = block_start(t, m, b);
             for g in 0..4 {
                 let even = i32x4_shuffle::<0, 2, 4, 6>(lo[g], hi[g]);
                 let odd = i32x4_shuffle::<1, 3, 5, 7>(lo[g], hi[g]);
@@ -81,7 +83,7 @@ unsafe fn tile_relaxed_rows<const R: usize>(t: &Tile, first: usize, acc: &mut [[
     let mut sums = [[f32x4_splat(0.0); 4]; R];
     let mut w = t.panel;
     for b in 0..t.blocks {
-        let mut dots = [block_offsets(t, b); R];
+        let mut dots: [[v128; 4]; R] = std::array::from_fn(|m| block_start(t, first + m, b));
         for c in 0..CHUNKS {
             let wv: [v128; 4] = std::array::from_fn(|g| v128_load(w.add(16 * g) as *const v128));
             for m in 0..R {

@@ -37,9 +37,14 @@ macro_rules! tile_256 {
             let mut sums = [[_mm256_setzero_ps(); 2]; R];
             let mut w = t.panel;
             for b in 0..t.blocks {
-                let o0 = _mm256_loadu_si256(t.offsets.add(b * PANEL) as *const __m256i);
-                let o1 = _mm256_loadu_si256(t.offsets.add(b * PANEL + 8) as *const __m256i);
-                let mut dots = [[o0, o1]; R];
+                // Each row's sums start at -zero * S, the zero point's share.
+                let s0 = _mm256_loadu_si256(t.sums.add(b * PANEL) as *const __m256i);
+                let s1 = _mm256_loadu_si256(t.sums.add(b * PANEL + 8) as *const __m256i);
+                let mut dots = [[_mm256_setzero_si256(); 2]; R];
+                for (m, dot) in dots.iter_mut().enumerate() {
+                    let zero = _mm256_set1_epi32(-*t.a_zeros.add(m * t.blocks + b));
+                    *dot = [_mm256_mullo_epi32(s0, zero), _mm256_mullo_epi32(s1, zero)];
+                }
                 for c in 0..CHUNKS {
                     let w0 = _mm256_loadu_si256(w as *const __m256i);
                     let w1 = _mm256_loadu_si256(w.add(32) as *const __m256i);
@@ -88,7 +93,12 @@ unsafe fn tile_avx512_rows<const R: usize>(t: &Tile, acc: &mut [[f32; PANEL]; MA
     let mut sums = [_mm512_setzero_ps(); R];
     let mut w = t.panel;
     for b in 0..t.blocks {
-        let mut dots = [_mm512_loadu_si512(t.offsets.add(b * PANEL) as *const __m512i); R];
+        // Each row's sums start at -zero * S, the zero point's share.
+        let sums_b = _mm512_loadu_si512(t.sums.add(b * PANEL) as *const __m512i);
+        let mut dots = [_mm512_setzero_si512(); R];
+        for (m, dot) in dots.iter_mut().enumerate() {
+            *dot = _mm512_mullo_epi32(sums_b, _mm512_set1_epi32(-*t.a_zeros.add(m * t.blocks + b)));
+        }
         for c in 0..CHUNKS {
             let wv = _mm512_loadu_si512(w as *const __m512i);
             for (m, dot) in dots.iter_mut().enumerate() {
