@@ -3,7 +3,7 @@
 Chromium (through chromedriver, plain WebDriver over HTTP) and prints the page's JSON result: model load
 time, tweets/s and p50/p95 latency per classify call for each batch size.
 
-  scripts/bench-browser.py RUN_DIR [--backend cpu|webgpu|auto] [--n 512] [--batch 1,32] [--file tweets.csv]
+  scripts/bench-browser.py RUN_DIR [--backend cpu|webgpu|auto] [--n 512] [--batch 1,32] [--workers 1|all] [--file tweets.csv]
 
 Build the release package first (scripts/build-wasm.sh). With --file, the tweets come from that file
 (e.g. ../shared/data/tweepfake/validation.csv); otherwise the page's example tweets are repeated.
@@ -32,6 +32,8 @@ def main():
     parser.add_argument("--backend", default="cpu")
     parser.add_argument("--n", type=int, default=512)
     parser.add_argument("--batch", default="1,32")
+    parser.add_argument("--workers", default="1", help="classifier workers: a number, or all (one per core, at most 4)")
+    parser.add_argument("--profile", action="store_true", help="also time each kernel of one pass over 8 tweets")
     parser.add_argument("--file")
     parser.add_argument("--timeout", type=int, default=1200)
     args = parser.parse_args()
@@ -57,7 +59,7 @@ def main():
         session = webdriver(base, "POST", "/session", caps)["sessionId"]
         s = f"/session/{session}"
         autorun = "0" if args.file else "1"
-        webdriver(base, "POST", s + "/url", {"url": f"{url}bench.html?n={args.n}&backend={args.backend}&batch={args.batch}&autorun={autorun}&sw=0"})
+        webdriver(base, "POST", s + "/url", {"url": f"{url}bench.html?n={args.n}&backend={args.backend}&batch={args.batch}&workers={args.workers}&profile={int(args.profile)}&autorun={autorun}&sw=0"})
         if args.file:
             element = webdriver(base, "POST", s + "/element", {"using": "css selector", "value": "[data-testid=bench-file]"})
             element_id = next(iter(element.values()))

@@ -141,6 +141,23 @@ impl JsClassifier {
         })
     }
 
+    /// The time of each kernel of one pass over `texts` (benchmarks): `[{kernel, ms}]` in pass order; GPU
+    /// time per dispatch on WebGPU, wall time per operation on the int8 CPU engine.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Array<{ kernel: string; ms: number }>>")]
+    pub fn profile(&self, #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let texts: Vec<String> = serde_wasm_bindgen::from_value(texts).map_err(|_| js_error("texts must be an array of strings"))?;
+            let kernels = inner.profile(&texts).await.map_err(js_error)?;
+            #[derive(serde::Serialize)]
+            struct Kernel {
+                kernel: &'static str,
+                ms: f64,
+            }
+            to_js(&kernels.into_iter().map(|(kernel, ms)| Kernel { kernel, ms }).collect::<Vec<_>>())
+        })
+    }
+
     /// Labels, maximum length, weight dtype and backend of the loaded model.
     #[wasm_bindgen(unchecked_return_type = "ClassifierInfo")]
     pub fn info(&self) -> Result<JsValue, JsValue> {

@@ -168,6 +168,15 @@ impl Classifier {
         &self.encoder
     }
 
+    /// The time of each kernel of one pass over `texts` as one batch (benchmarks): GPU time per dispatch
+    /// on WebGPU, wall time per operation on the int8 CPU engine; empty on the f32 reference.
+    pub async fn profile<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<(&'static str, f64)>> {
+        let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        let encodings = self.encoder.encode(&texts)?;
+        let batch = self.encoder.pad(&encodings.iter().collect::<Vec<_>>());
+        Ok(self.engine.profile(&batch).await?.map(|p| p.kernels).unwrap_or_default())
+    }
+
     /// Classifies texts. Texts are grouped into batches of similar length (less padding), and results
     /// come back in the input order. Any text is accepted: empty texts classify as `[CLS] [SEP]`, long
     /// ones are truncated and flagged.

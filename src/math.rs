@@ -71,6 +71,57 @@ pub fn tanh(x: f32) -> f32 {
     ((1.0 - e) / (1.0 + e)).copysign(x)
 }
 
+/// Lanes of the partial sums in [`sum`], [`min_max`]: eight independent accumulators, which the
+/// compiler keeps in vector registers (a plain fold is one sequential dependency chain: f32 addition is
+/// not associative, so it never vectorises).
+const LANES: usize = 8;
+
+/// `x[0] + x[1] + ...`, summed in [`LANES`] interleaved partial sums, then those in order: the same
+/// bits on every platform.
+#[inline]
+pub fn sum(x: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, v) in acc.iter_mut().zip(chunk) {
+            *a += v;
+        }
+    }
+    acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
+}
+
+/// `sum of (x[i] - mean)^2`, in lanes as [`sum`].
+#[inline]
+pub fn sum_squares_about(x: &[f32], mean: f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, v) in acc.iter_mut().zip(chunk) {
+            *a += (v - mean) * (v - mean);
+        }
+    }
+    acc.iter().sum::<f32>() + tail.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
+}
+
+/// `(min(x ∪ {0}), max(x ∪ {0}))`, vectorised as [`sum`] is.
+#[inline]
+pub fn min_max_with_zero(x: &[f32]) -> (f32, f32) {
+    let (mut lo, mut hi) = ([0f32; LANES], [0f32; LANES]);
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(chunk) {
+            *l = l.min(v);
+            *h = h.max(v);
+        }
+    }
+    let fold = |(lo, hi): (f32, f32), v: &f32| (lo.min(*v), hi.max(*v));
+    let (l, h) = lo.iter().zip(&hi).fold((0f32, 0f32), |(a, b), (l, h)| (a.min(*l), b.max(*h)));
+    tail.iter().fold((l, h), fold)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +174,16 @@ mod tests {
             let numeric = (gelu((x as f64 + h) as f32) as f64 - gelu((x as f64 - h) as f32) as f64) / (2.0 * h);
             assert!((gelu_grad(x) as f64 - numeric).abs() < 2e-3, "gelu'({x}) = {} numeric {numeric}", gelu_grad(x));
         }
+    }
+
+    #[test]
+    fn lane_sums_and_extremes() {
+        let x: Vec<f32> = (0..37).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect();
+        assert_eq!(sum(&x), x.iter().map(|&v| v as f64).sum::<f64>() as f32, "small integers sum exactly");
+        assert_eq!(min_max_with_zero(&x), (-50.0, 50.0));
+        assert_eq!(min_max_with_zero(&[1.0, 2.0]), (0.0, 2.0), "the range includes 0");
+        assert_eq!(min_max_with_zero(&[]), (0.0, 0.0));
+        assert_eq!(sum(&[]), 0.0);
     }
 
     #[test]

@@ -22,7 +22,7 @@
 use crate::config::BertConfig;
 
 /// A linear layer (weight `[out, in]` and bias) of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Linear {
     /// Query, key and value projections of a layer, stacked into one `[3 * hidden, hidden]` matrix.
     Qkv(usize),
@@ -80,7 +80,7 @@ impl Linear {
 }
 
 /// A LayerNorm (weight and bias) of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Norm {
     Embeddings,
     Attention(usize),

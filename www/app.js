@@ -7,6 +7,7 @@ import { decodeText, extractTexts, formatSkipReport, parseInputFile, resultsToCs
 import { EXAMPLES } from './examples.js';
 import { botLabelOf, humanLabelOf, strongestWords } from './explain.js';
 import { clearModelCache, formatBytes, indexChosenFiles, validateManifest } from './model-store.js';
+import { WorkerPool } from './pool.js';
 
 const BATCH_SIZE = 32;
 const FLOW_WINDOW = 8; // batches the worker may run ahead of the rendered rows
@@ -88,9 +89,14 @@ const fmtMs = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFix
 const plural = (n, one, many) => `${fmtInt(n)} ${n === 1 ? one : many}`;
 const backendName = (b) => ({ cpu: 'CPU', webgpu: 'WebGPU' })[b] ?? String(b);
 
-function describeBackend(backend, fallbackReason, adapter) {
+/** What ran: `CPU (int8, wasm relaxed SIMD, 2 workers)` or `WebGPU on <adapter>`, and why, if not asked for. */
+function describeBackend(backend, fallbackReason, info = {}) {
   let text = backendName(backend);
-  if (backend === 'webgpu' && adapter) text += ` on ${adapter}`;
+  if (backend === 'webgpu' && info.adapter) text += ` on ${info.adapter}`;
+  if (backend === 'cpu' && info.cpuKernel) {
+    const workers = state.model.workers?.ready;
+    text += ` (${info.cpuKernel.replace('wasm-', 'wasm ').replace('-simd', ' SIMD')}${workers > 1 ? `, ${workers} workers` : ''})`;
+  }
   if (fallbackReason) text += ` (${fallbackReason})`;
   return text;
 }
@@ -143,7 +149,8 @@ function setProgress(label, loaded, total) {
 
 function startWorker() {
   try {
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const workerUrl = new URL('./worker.js', import.meta.url);
+    const worker = new WorkerPool(() => new Worker(workerUrl, { type: 'module' }));
     worker.onmessage = (event) => onWorkerMessage(event.data);
     worker.onerror = (event) => {
       event.preventDefault();
@@ -184,6 +191,7 @@ function onWorkerMessage(message) {
     case 'done': return onDone(message);
     case 'explanation': return onExplanation(message);
     case 'error': return onWorkerError(message);
+    case 'workers': return onWorkers(message);
     default: return console.warn('tweetguard: unknown worker message', message);
   }
 }
@@ -231,9 +239,8 @@ function onReady({ info, manifest, modelCard, modelCardError, loadMs, stats, sou
   let how = `Downloaded, verified and started in ${fmtMs(loadMs)}.`;
   if (source === 'disk') how = `Loaded from ${state.model.source.name}, verified and started in ${fmtMs(loadMs)}.`;
   else if (stats && stats.downloaded === 0) how = `Loaded from the cache, verified and started in ${fmtMs(loadMs)}.`;
-  const adapter = info.adapter ? ` on ${info.adapter}` : '';
   const text = `Ready: ${info.dtype} model, labels ${info.labels.join(' / ')}, up to ${info.maxLength} tokens, `
-    + `${backendName(info.backend)} backend${adapter}. ${how}`;
+    + `${describeBackend(info.backend, undefined, info)} backend. ${how}`;
   const warning = info.untrainedHead
     ? 'This model has an untrained classifier head: its labels and scores are meaningless (test model).'
     : undefined;
@@ -298,6 +305,12 @@ function onLoadError(message) {
   showError(message.message);
   if (state.run?.active) finishRun('error');
   setAppState('error');
+}
+
+/** The pool's workers as they load (the first one serves at once, the rest join when ready). */
+function onWorkers({ ready, size }) {
+  state.model.workers = { ready, size };
+  if (state.model.info) ui.backendUsed.title = `${ready} of ${size} classifier workers ready`;
 }
 
 function onWorkerError(message) {
@@ -535,7 +548,7 @@ function onDone(message) {
   run.workerTimings = message.timings;
   run.elapsedMs = performance.now() - run.started;
   ui.backendUsed.dataset.backend = message.backend;
-  ui.backendUsed.textContent = describeBackend(message.backend, message.fallbackReason, state.model.info?.adapter);
+  ui.backendUsed.textContent = describeBackend(message.backend, message.fallbackReason, state.model.info);
   finishRun(message.cancelled ? 'cancelled' : 'done');
 }
 

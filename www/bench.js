@@ -5,6 +5,7 @@
 
 import { decodeText, extractTexts, parseInputFile } from './csv.js';
 import { EXAMPLES } from './examples.js';
+import { WorkerPool, defaultPoolSize } from './pool.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
@@ -13,6 +14,7 @@ const ui = {
   n: $('bench-n'),
   backend: $('bench-backend'),
   batch: $('bench-batch'),
+  workers: $('bench-workers'),
   file: $('bench-file'),
   run: $('bench-run'),
   status: $('bench-status'),
@@ -47,11 +49,16 @@ function buildTexts(n) {
 
 const round = (x, digits = 2) => (x === null ? null : Number(x.toFixed(digits)));
 
-/** A small promise wrapper around the classifier worker. */
-function createClient() {
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+/** A small promise wrapper around the classifier workers (`workers` of them, see pool.js). */
+function createClient(workers) {
+  const workerUrl = new URL('./worker.js', import.meta.url);
+  const worker = new WorkerPool(() => new Worker(workerUrl, { type: 'module' }), workers);
   const handlers = new Set();
-  worker.onmessage = (event) => handlers.forEach((h) => h(event.data));
+  const pool = { ready: 0, size: 1 };
+  worker.onmessage = (event) => {
+    if (event.data?.type === 'workers') Object.assign(pool, event.data);
+    handlers.forEach((h) => h(event.data));
+  };
   let failWith = null;
   worker.onerror = (event) => {
     event.preventDefault();
@@ -70,7 +77,17 @@ function createClient() {
     handlers.add(handler);
     worker.postMessage(message);
   });
-  return { worker, request };
+  /** Resolves once every worker of the pool has loaded the model (the followers load after the first). */
+  const allReady = () => new Promise((resolve) => {
+    const check = () => {
+      if (pool.ready < pool.size) return false;
+      handlers.delete(check);
+      resolve({ ...pool });
+      return true;
+    };
+    if (!check()) handlers.add(check);
+  });
+  return { worker, request, allReady };
 }
 
 async function runBenchmark() {
@@ -90,7 +107,9 @@ async function runBenchmark() {
     const batchSizes = parseBatchSizes(ui.batch.value);
     const backend = ui.backend.value;
     const texts = buildTexts(n);
-    client = createClient();
+    const wantedWorkers = ui.workers.value === 'all' ? defaultPoolSize() : Number(ui.workers.value);
+    if (!Number.isInteger(wantedWorkers) || wantedWorkers < 1) throw new Error(`workers must be a whole number or "all" (got "${ui.workers.value}")`);
+    client = createClient(wantedWorkers);
 
     setStatus('Loading the model…', null);
     const loadStart = performance.now();
@@ -101,6 +120,9 @@ async function runBenchmark() {
       return true;
     });
     const loadMs = performance.now() - loadStart;
+    // Every worker of the pool loaded before timing (the followers load after the first).
+    const workers = await client.allReady();
+    const poolMs = performance.now() - loadStart;
 
     // Warm-up call, not measured: first-call allocations and code paths.
     let nextId = 1;
@@ -143,6 +165,23 @@ async function runBenchmark() {
       addRow(run);
     }
 
+    // ?profile=1: the time of each kernel of one pass over 8 tweets, summed by kernel.
+    let profile = null;
+    if (params.get('profile') === '1') {
+      const kernels = await client.request({ type: 'profile', id: nextId++, texts: texts.slice(0, 8) }, (m, resolve) => {
+        if (m.type !== 'profile') return false;
+        resolve(m.kernels);
+        return true;
+      });
+      const total = kernels.reduce((sum, k) => sum + k.ms, 0);
+      profile = Object.values(kernels.reduce((by, { kernel, ms }) => {
+        by[kernel] ??= { kernel, calls: 0, ms: 0 };
+        by[kernel].calls++;
+        by[kernel].ms += ms;
+        return by;
+      }, {})).map((k) => ({ ...k, ms: round(k.ms, 3), share: round(k.ms / total, 3) }));
+    }
+
     const result = {
       backend: last?.backend ?? ready.info.backend,
       ...(last?.fallbackReason ? { fallbackReason: last.fallbackReason } : {}),
@@ -153,13 +192,19 @@ async function runBenchmark() {
       loadMs: round(loadMs),
       modelFrom: ready.stats?.downloaded === 0 ? 'cache' : 'network',
       model: { dtype: ready.info.dtype, maxLength: ready.info.maxLength, labels: ready.info.labels },
+      cpuKernel: ready.info.cpuKernel ?? null,
+      wasmBuild: ready.info.wasmBuild ?? null,
+      workers: workers.ready,
+      allWorkersLoadMs: round(poolMs),
+      ...(profile ? { profile } : {}),
       runs,
       userAgent: navigator.userAgent,
       crossOriginIsolated: globalThis.crossOriginIsolated === true,
       hardwareConcurrency: navigator.hardwareConcurrency ?? null,
       date: new Date().toISOString(),
     };
-    ui.meta.textContent = `Backend ${result.backend}${result.fallbackReason ? ` (${result.fallbackReason})` : ''}; `
+    ui.meta.textContent = `Backend ${result.backend}${result.cpuKernel ? ` (${result.cpuKernel})` : ''}`
+      + `${result.fallbackReason ? ` (${result.fallbackReason})` : ''}; `
       + `model loaded in ${Math.round(loadMs)} ms from the ${result.modelFrom}.`;
     ui.result.textContent = JSON.stringify(result, null, 2);
     ui.result.dataset.state = 'done';
@@ -210,6 +255,7 @@ function main() {
   if (params.has('n')) ui.n.value = params.get('n');
   if (['auto', 'webgpu', 'cpu'].includes(params.get('backend'))) ui.backend.value = params.get('backend');
   if (params.has('batch')) ui.batch.value = params.get('batch');
+  if (params.has('workers')) ui.workers.value = params.get('workers');
   ui.form.addEventListener('submit', (event) => {
     event.preventDefault();
     runBenchmark();

@@ -3,8 +3,8 @@
 // is seen, and explains single tweets by word occlusion. Jobs run one at a time, in arrival order;
 // `cancel` acts at once. The message protocol is documented in docs/web-page.md.
 
-import init, { Classifier } from './pkg/tweetguard.js';
 import { loadModelFromFiles, loadModelFromUrl } from './model-store.js';
+import { loadWasmPackage } from './wasm-build.js';
 import { MAX_EXPLAIN_WORDS, botLabelOf, occlusionDeltas, occlusionTexts, splitWords } from './explain.js';
 
 const DEFAULT_BATCH = 32;
@@ -13,6 +13,7 @@ const BACKENDS = ['auto', 'webgpu', 'cpu'];
 
 let classifier = null;
 let model = null; // {info, botLabel}
+let wasm = null; // the wasm package's exports and which build they are, once loaded
 let queue = Promise.resolve();
 const pending = new Set(); // ids of queued or running classify/explain jobs
 const cancelled = new Set(); // ids asked to stop
@@ -104,6 +105,12 @@ self.onmessage = ({ data: message }) => {
     case 'explain':
       enqueue('explain', message.id, () => explain(message));
       break;
+    case 'profile':
+      enqueue('profile', message.id, async () => {
+        const kernels = await requireModel().profile(message.texts.map(String));
+        post({ type: 'profile', id: message.id, kernels: toPlain(kernels) });
+      });
+      break;
     default:
       post({ type: 'error', message: `unknown message type ${JSON.stringify(message?.type)}` });
   }
@@ -120,8 +127,8 @@ async function load(message) {
   const { spec } = loaded;
 
   post({ type: 'progress', phase: 'compile', loaded: 0, total: 1 });
-  await init();
-  const next = await Classifier.load(loaded.files, {
+  wasm ??= await loadWasmPackage(self.location.href);
+  const next = await wasm.module.Classifier.load(loaded.files, {
     backend,
     maxLength: spec.maxLength,
     temperature: spec.temperature,
@@ -129,7 +136,7 @@ async function load(message) {
   // Only now drop the previous model: if loading failed, it stays usable.
   classifier?.free();
   classifier = next;
-  const info = toPlain(next.info());
+  const info = { ...toPlain(next.info()), wasmBuild: wasm.build };
   model = { info, botLabel: botLabelOf(info.labels) };
   post({ type: 'progress', phase: 'compile', loaded: 1, total: 1 });
   post({

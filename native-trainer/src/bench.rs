@@ -109,7 +109,8 @@ pub struct BenchArgs {
     /// CPU engine: auto (int8 engine for int8 models, f32 reference otherwise), int8 or reference.
     #[arg(long, default_value = "auto")]
     cpu_engine: CpuEngine,
-    /// Shapes mode: also time each WebGPU kernel of one pass with timestamp queries.
+    /// Shapes mode: also time each kernel of one pass (WebGPU: timestamp queries; the int8 CPU engine:
+    /// the wall time of each operation).
     #[arg(long, conflicts_with = "model")]
     profile: bool,
     /// Untimed iterations before timing (shapes mode: steps or batches; model mode: calls).
@@ -202,7 +203,7 @@ pub struct InferTiming {
     sequences_per_s: f64,
 }
 
-/// GPU time of one kernel role over one WebGPU pass (`--profile`).
+/// Time of one kernel role over one pass (`--profile`): GPU time on WebGPU, wall time on the int8 CPU engine.
 #[derive(Debug, serde::Serialize)]
 pub struct KernelTiming {
     dtype: &'static str,
@@ -316,7 +317,7 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
             if args.profile {
                 match pollster::block_on(engine.profile(&batch)) {
                     Ok(Some(pass)) => profile.extend(kernel_timings(dtype, &pass.kernels)),
-                    Ok(None) => tracing::warn!("--profile: the {dtype} model runs on the CPU, which has no kernels to time"),
+                    Ok(None) => tracing::warn!("--profile: the {dtype} model runs on the f32 reference, which does not time its kernels"),
                     Err(err) => tracing::warn!("--profile: {err}"),
                 }
             }

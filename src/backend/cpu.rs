@@ -69,6 +69,15 @@ impl CpuBackend {
         }
     }
 
+    /// The time of each operation of one pass over `batch`, with its logits; only the int8 engine times
+    /// its operations.
+    pub fn profile(&self, batch: &EncodedBatch) -> Result<Option<(Vec<Vec<f32>>, Vec<(&'static str, f64)>)>> {
+        match self {
+            CpuBackend::Int8(engine) => engine.profile(batch).map(Some),
+            CpuBackend::Reference { .. } => Ok(None),
+        }
+    }
+
     /// Logits, one row per text.
     pub fn logits(&self, batch: &EncodedBatch) -> Result<Vec<Vec<f32>>> {
         if batch.batch_size == 0 {

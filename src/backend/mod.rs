@@ -234,13 +234,14 @@ impl Engine {
         Ok((self.cpu()?.logits(batch)?, BackendKind::Cpu))
     }
 
-    /// GPU time per kernel of one pass over `batch` while WebGPU runs (timestamp queries, for
-    /// `bench --profile`); `None` on the CPU.
+    /// Time per kernel of one pass over `batch` (`bench --profile`): GPU time from timestamp queries
+    /// while WebGPU runs, wall time of each operation on the int8 CPU engine; `None` on the f32
+    /// reference.
     pub async fn profile(&self, batch: &EncodedBatch) -> Result<Option<KernelProfile>> {
-        match self.usable_gpu() {
-            Some(gpu) => gpu.profile(batch).await.map(Some),
-            None => Ok(None),
+        if let Some(gpu) = self.usable_gpu() {
+            return gpu.profile(batch).await.map(Some);
         }
+        Ok(self.cpu()?.profile(batch)?.map(|(logits, kernels)| KernelProfile { kernels, logits }))
     }
 
     /// Texts per forward pass when the caller sets none: the int8 engine and WebGPU run wide passes

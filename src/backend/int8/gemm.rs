@@ -88,24 +88,33 @@ impl QuantizedRows {
 /// arithmetic, which vectorises everywhere (`f32::round` is a library call on baseline x86-64 and wasm).
 const ROUNDER: f32 = 12_582_912.0;
 
-/// 7-bit quantization of up to one block: the range `[min(x, 0), max(x, 0)]` onto `0..=127`, so 0 is
-/// exact: `q = clamp(round(x / scale) + zero, 0, 127)`, `scale = (hi - lo) / 127`, `zero = round(-lo /
-/// scale)`. Returns `(scale, zero)`; a block of zeros (or of non-finite values) gets `(0, 0)` and all-zero
+/// 7-bit quantization of up to one block: the range `[lo, hi] = [min(x, 0), max(x, 0)]` onto `0..=127`,
+/// so 0 is exact: `scale = (hi - lo) / 127`, `zero = clamp(round(-lo * (1 / scale)), 0, 127)`, `q =
+/// clamp(round(x * (1 / scale) + zero), 0, 127)` (f32; round = to nearest, ties to even). Returns `(scale, zero)`; a block of zeros (or of non-finite values) gets `(0, 0)` and all-zero
 /// `q`. A block's values are mostly one-signed after GELU, which a symmetric scale would spend half its
 /// range on: on the validation split this halves the labels that differ from the f32 model.
 pub fn quantize_block(values: &[f32], out: &mut [u8]) -> (f32, i32) {
-    let (lo, hi) = values.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = crate::math::min_max_with_zero(values);
     let scale = (hi - lo) / Q_MAX;
     if scale == 0.0 || !scale.is_finite() {
         out.fill(0);
         return (0.0, 0);
     }
     let inverse = 1.0 / scale;
-    let zero = ((-lo * inverse + ROUNDER) - ROUNDER).clamp(0.0, Q_MAX);
+    let zero = rounded(-lo * inverse).clamp(0, Q_MAX as i32);
+    // Adding zero + ROUNDER rounds v * inverse + zero to an integer (ties to even), which then sits in
+    // the low mantissa bits: integer arithmetic from there on, so the loop vectorises.
+    let offset = zero as f32 + ROUNDER;
     for (q, &v) in out.iter_mut().zip(values) {
-        *q = (((v * inverse + ROUNDER) - ROUNDER) + zero).clamp(0.0, Q_MAX) as u8;
+        *q = ((v * inverse + offset).to_bits() as i32 - ROUNDER.to_bits() as i32).clamp(0, Q_MAX as i32) as u8;
     }
-    (scale, zero as i32)
+    (scale, zero)
+}
+
+/// `round_ties_even(x)` for |x| < 2^22, by the same trick.
+#[inline(always)]
+fn rounded(x: f32) -> i32 {
+    (x + ROUNDER).to_bits() as i32 - ROUNDER.to_bits() as i32
 }
 
 /// A weight matrix `[n, k]` packed for the micro-kernels, with its bias.

@@ -269,6 +269,18 @@ impl Int8Engine {
 
     /// Logits, one row per text of `batch`.
     pub fn logits(&self, batch: &EncodedBatch) -> Result<Vec<Vec<f32>>> {
+        self.run(batch, None)
+    }
+
+    /// Logits with the time of each operation of the pass, in order (`bench --profile`): each linear
+    /// layer's matrix multiply and its epilogue apart. Timing costs little: one clock read per operation.
+    pub fn profile(&self, batch: &EncodedBatch) -> Result<(Vec<Vec<f32>>, Vec<(&'static str, f64)>)> {
+        let mut times = Vec::new();
+        let logits = self.run(batch, Some(&mut times))?;
+        Ok((logits, times))
+    }
+
+    fn run(&self, batch: &EncodedBatch, mut times: Option<&mut Vec<(&'static str, f64)>>) -> Result<Vec<Vec<f32>>> {
         let mut arena = self.arena.lock().map_err(|_| Error::cpu("the engine's arena lock was poisoned"))?;
         let mut logits = Vec::with_capacity(batch.batch_size);
         let mut start = 0;
@@ -282,7 +294,7 @@ impl Int8Engine {
             }
             let texts = Ragged::from_padded(batch, start..end);
             self.check_ids(&texts)?;
-            let mut run = Run { engine: self, arena: &mut arena, texts: &texts };
+            let mut run = Run { engine: self, arena: &mut arena, texts: &texts, times: times.as_deref_mut(), clock: None };
             pass::run(&mut run, self.weights.layers.len(), Rows::Cls)?;
             let out = &arena.slots[slot_index(Slot::Logits)].values;
             logits.extend(out.chunks_exact(self.labels).take(end - start).map(<[f32]>::to_vec));
@@ -314,13 +326,32 @@ struct Run<'a> {
     engine: &'a Int8Engine,
     arena: &'a mut Arena,
     texts: &'a Ragged,
+    /// Where each operation's time goes when profiling.
+    times: Option<&'a mut Vec<(&'static str, f64)>>,
+    clock: Option<web_time::Instant>,
 }
 
 impl Run<'_> {
-    /// Makes `slot` hold `rows` rows of `width` values (contents unspecified) and returns them.
-    fn prepare(&mut self, slot: Slot, rows: Rows, width: usize) -> &mut Buffer {
+    /// Starts timing an operation (when profiling).
+    fn start(&mut self) {
+        if self.times.is_some() {
+            self.clock = Some(web_time::Instant::now());
+        }
+    }
+
+    /// Ends timing the operation started last, as `label`, and starts the next.
+    fn lap(&mut self, label: &'static str) {
+        if let (Some(times), Some(clock)) = (self.times.as_deref_mut(), self.clock) {
+            times.push((label, clock.elapsed().as_secs_f64() * 1e3));
+            self.clock = Some(web_time::Instant::now());
+        }
+    }
+
+    /// Takes `slot`'s buffer out of the arena for writing, sized for `rows` rows of `width` values
+    /// (zeros); [`Self::put`] returns it. The pass never writes a slot it reads in the same operation.
+    fn take(&mut self, slot: Slot, rows: Rows, width: usize) -> Buffer {
         let n = self.texts.rows(rows);
-        let buffer = &mut self.arena.slots[slot_index(slot)];
+        let mut buffer = std::mem::take(&mut self.arena.slots[slot_index(slot)]);
         buffer.values.clear();
         buffer.values.resize(n * width, 0.0);
         buffer.rows = Some(rows);
@@ -328,6 +359,14 @@ impl Run<'_> {
             buffer.quantized.reset(n, width);
         }
         buffer
+    }
+
+    fn put(&mut self, slot: Slot, buffer: Buffer) {
+        self.arena.slots[slot_index(slot)] = buffer;
+    }
+
+    fn slot(&self, slot: Slot) -> &Buffer {
+        &self.arena.slots[slot_index(slot)]
     }
 
     fn layout(&self, slot: Slot) -> Rows {
@@ -339,12 +378,13 @@ impl pass::Ops for Run<'_> {
     type Error = Error;
 
     fn embed(&mut self, out: Slot) -> Result<()> {
+        self.start();
         let engine = self.engine;
         let (h, eps) = (engine.hidden, engine.eps);
         let [word, position, token_type] = &engine.weights.tables;
         let (gamma, beta) = engine.weights.norm(Norm::Embeddings);
         let texts = self.texts;
-        let buffer = self.prepare(out, Rows::Tokens, h);
+        let mut buffer = self.take(out, Rows::Tokens, h);
         for &(start, len) in &texts.texts {
             for p in 0..len {
                 let t = start + p;
@@ -356,10 +396,13 @@ impl pass::Ops for Run<'_> {
                 buffer.quantized.set_row(t, row);
             }
         }
+        self.put(out, buffer);
+        self.lap("embeddings + layernorm + quantize");
         Ok(())
     }
 
     fn linear(&mut self, linear: Linear, input: Slot, output: Slot, epilogue: Epilogue, rows: Rows) -> Result<()> {
+        self.start();
         let engine = self.engine;
         let texts = self.texts;
         let n_rows = texts.rows(rows);
@@ -367,23 +410,23 @@ impl pass::Ops for Run<'_> {
         if linear == Linear::Classifier {
             let (w, bias) = &engine.weights.classifier;
             let h = engine.hidden;
-            let x = std::mem::take(&mut self.arena.slots[slot_index(input)].values);
-            let buffer = self.prepare(output, rows, engine.labels);
+            let mut buffer = self.take(output, rows, engine.labels);
+            let x = &self.slot(input).values;
             for r in 0..n_rows {
                 let row = &x[texts.source_row(in_layout, rows, r) * h..][..h];
                 for (l, y) in buffer.values[r * engine.labels..][..engine.labels].iter_mut().enumerate() {
                     *y = bias[l] + row.iter().zip(&w[l * h..(l + 1) * h]).map(|(a, b)| a * b).sum::<f32>();
                 }
             }
-            self.arena.slots[slot_index(input)].values = x;
+            self.put(output, buffer);
+            self.lap(linear.role());
             return Ok(());
         }
         let w = engine.weights.linear(linear);
-        // Taken out of the arena for the call (the pass never writes the slot it reads).
-        let mut out = std::mem::take(&mut self.arena.slots[slot_index(output)]);
+        let mut out = self.take(output, rows, w.n);
         // The quantized input rows, gathered when only the [CLS] rows of a per-token slot are wanted.
         let mut gathered = std::mem::take(&mut self.arena.gathered);
-        let source = &self.arena.slots[slot_index(input)].quantized;
+        let source = &self.slot(input).quantized;
         let x = if in_layout == rows {
             source
         } else {
@@ -393,13 +436,15 @@ impl pass::Ops for Run<'_> {
             }
             &gathered
         };
-        out.values.clear();
-        out.values.resize(n_rows * w.n, 0.0);
         gemm::matmul(engine.isa, x, w, &mut out.values, w.n);
         self.arena.gathered = gathered;
-        if feeds_int8(output) {
-            out.quantized.reset(n_rows, w.n);
-        }
+        self.lap(linear.role());
+        let epilogue_label = match epilogue {
+            Epilogue::None => None,
+            Epilogue::Activation => Some("activation"),
+            Epilogue::Tanh => Some("tanh"),
+            Epilogue::ResidualNorm { .. } => Some("residual + layernorm"),
+        };
         for r in 0..n_rows {
             let row = &mut out.values[r * w.n..(r + 1) * w.n];
             match epilogue {
@@ -407,29 +452,35 @@ impl pass::Ops for Run<'_> {
                 Epilogue::Activation => ops::activate(engine.act, row),
                 Epilogue::Tanh => ops::tanh(row),
                 Epilogue::ResidualNorm { residual, norm } => {
-                    let res = &self.arena.slots[slot_index(residual)];
+                    let res = self.slot(residual);
                     let from = texts.source_row(res.rows.expect("written"), rows, r);
                     row.iter_mut().zip(&res.values[from * w.n..(from + 1) * w.n]).for_each(|(y, r)| *y += r);
                     let (gamma, beta) = engine.weights.norm(norm);
                     ops::layer_norm(row, gamma, beta, engine.eps);
                 }
             }
-            if feeds_int8(output) {
-                out.quantized.set_row(r, row);
-            }
         }
-        out.rows = Some(rows);
-        self.arena.slots[slot_index(output)] = out;
+        if let Some(label) = epilogue_label {
+            self.lap(label);
+        }
+        if feeds_int8(output) {
+            for r in 0..n_rows {
+                out.quantized.set_row(r, &out.values[r * w.n..(r + 1) * w.n]);
+            }
+            self.lap("quantize");
+        }
+        self.put(output, out);
         Ok(())
     }
 
     fn attention(&mut self, qkv: Slot, output: Slot, queries: Rows) -> Result<()> {
+        self.start();
         let engine = self.engine;
         let (h, heads) = (engine.hidden, engine.heads);
         let texts = self.texts;
-        let source = std::mem::take(&mut self.arena.slots[slot_index(qkv)].values);
         let mut scratch = std::mem::take(&mut self.arena.attention);
-        let buffer = self.prepare(output, queries, h);
+        let mut buffer = self.take(output, queries, h);
+        let source = &self.slot(qkv).values;
         for (b, &(start, len)) in texts.texts.iter().enumerate() {
             let rows = &source[start * 3 * h..(start + len) * 3 * h];
             let (range, first_out) = match queries {
@@ -439,12 +490,14 @@ impl pass::Ops for Run<'_> {
             let out = &mut buffer.values[first_out * h..(first_out + range.len()) * h];
             ops::attention(rows, h, heads, range, &mut scratch, out);
         }
+        self.lap("attention");
         for r in 0..texts.rows(queries) {
             let row = &buffer.values[r * h..(r + 1) * h];
             buffer.quantized.set_row(r, row);
         }
         self.arena.attention = scratch;
-        self.arena.slots[slot_index(qkv)].values = source;
+        self.put(output, buffer);
+        self.lap("quantize");
         Ok(())
     }
 }

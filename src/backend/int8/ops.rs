@@ -23,8 +23,8 @@ pub fn add_table_row(values: &[i8], scales: &[f32], stride: usize, row: usize, o
 #[inline]
 pub fn layer_norm(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    let mean = math::sum(row) / n;
+    let var = math::sum_squares_about(row, mean) / n;
     let rstd = 1.0 / (var + eps).sqrt();
     for ((x, g), b) in row.iter_mut().zip(gamma).zip(beta) {
         *x = (*x - mean) * rstd * g + b;
@@ -80,12 +80,10 @@ pub fn attention(qkv: &[f32], hidden: usize, heads: usize, queries: std::ops::Ra
                 }
             }
             let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
             for s in scores.iter_mut() {
                 *s = math::exp(*s - max);
-                sum += *s;
             }
-            let inv = 1.0 / sum;
+            let inv = 1.0 / math::sum(scores);
             let context = &mut out[h * d..][..d];
             context.fill(0.0);
             for (row, &p) in qkv.chunks_exact(ld).zip(scores.iter()) {

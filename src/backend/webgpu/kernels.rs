@@ -100,10 +100,64 @@ fn split_groups(count: u32) -> (u32, u32) {
     }
 }
 
-/// Bytes of a kernel's uniform block: eight 32-bit words.
-const DIMS_BYTES: u64 = 32;
+/// The block of uniform parameters a kernel reads, laid out as its WGSL `Dims` struct (`#[repr(C)]`, 32-bit
+/// fields, padded to 16 bytes).
+pub trait Params: bytemuck::Pod {}
 
-/// Makes the bind groups of one forward pass. Every kernel's block of dimensions goes to a slot of one
+/// `matmul.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LinearParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub x_stride: u32,
+    pub k_padded: u32,
+    pub act: u32,
+    pub _pad: [u32; 2],
+}
+
+/// `layernorm.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LayerNormParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub has_residual: u32,
+    pub eps: f32,
+}
+
+/// `embeddings.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct EmbeddingParams {
+    pub tokens: u32,
+    pub seq: u32,
+    pub hidden: u32,
+    pub k_padded: u32,
+}
+
+/// `attention.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AttentionParams {
+    pub seq: u32,
+    pub hidden: u32,
+    pub heads: u32,
+    pub head_dim: u32,
+    pub scale: f32,
+    pub _pad: [u32; 3],
+}
+
+impl Params for LinearParams {}
+impl Params for LayerNormParams {}
+impl Params for EmbeddingParams {}
+impl Params for AttentionParams {}
+
+/// Bytes of the largest parameter block (a binder slot holds any of them).
+const MAX_PARAMS_BYTES: u64 = 32;
+
+/// Makes the bind groups of one forward pass. Every kernel's block of parameters goes to a slot of one
 /// uniform buffer, staged on the host and written with a single `queue.write_buffer` ([`Binder::upload`])
 /// before the pass is submitted: a buffer per dispatch would cost a driver allocation natively, and a
 /// message to the GPU process in a browser, dozens of times per call. A binder is reused call after call
@@ -120,7 +174,7 @@ pub struct Binder {
 impl Binder {
     /// A binder for passes of up to `slots` dispatches.
     pub fn new(gpu: &Gpu, slots: usize) -> Binder {
-        let stride = u64::from(gpu.limits.min_uniform_buffer_offset_alignment).max(DIMS_BYTES);
+        let stride = u64::from(gpu.limits.min_uniform_buffer_offset_alignment).max(MAX_PARAMS_BYTES);
         let uniforms = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dims"),
             size: stride * slots.max(1) as u64,
@@ -130,24 +184,24 @@ impl Binder {
         Binder { device: gpu.device.clone(), uniforms, stride, slots: slots as u64, staged: Vec::new() }
     }
 
-    /// A bind group of `dims` (binding 0) and then `buffers` (bindings 1, 2, ...).
-    fn bind(&mut self, pipeline: &wgpu::ComputePipeline, dims: [u32; 8], buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        let bytes: Vec<u8> = dims.iter().flat_map(|w| w.to_le_bytes()).collect();
+    /// A bind group of `params` (binding 0) and then `buffers` (bindings 1, 2, ...).
+    fn bind<P: Params>(&mut self, pipeline: &wgpu::ComputePipeline, params: &P, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let bytes = bytemuck::bytes_of(params);
         let slot = self.staged.len() as u64 / self.stride;
         let own_buffer;
-        let dims_binding = if slot < self.slots {
-            self.staged.extend_from_slice(&bytes);
+        let params_binding = if slot < self.slots {
+            self.staged.extend_from_slice(bytes);
             self.staged.resize(((slot + 1) * self.stride) as usize, 0);
-            wgpu::BufferBinding { buffer: &self.uniforms, offset: slot * self.stride, size: wgpu::BufferSize::new(DIMS_BYTES) }
+            wgpu::BufferBinding { buffer: &self.uniforms, offset: slot * self.stride, size: wgpu::BufferSize::new(bytes.len() as u64) }
         } else {
             own_buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("dims"),
-                contents: &bytes,
+                contents: bytes,
                 usage: wgpu::BufferUsages::UNIFORM,
             });
             own_buffer.as_entire_buffer_binding()
         };
-        let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(dims_binding) })
+        let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(params_binding) })
             .chain(buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }))
             .collect();
         self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries })
@@ -168,6 +222,53 @@ fn dispatch(pass: &mut wgpu::ComputePass, pipeline: &wgpu::ComputePipeline, grou
     pass.dispatch_workgroups(xyz.0, xyz.1, xyz.2);
 }
 
+/// `out[m, n] = act(x[m * x_stride + k] . weight[n, k] + bias[n])` for `rows` rows.
+pub struct LinearOp<'a> {
+    pub x: &'a wgpu::Buffer,
+    /// Floats between consecutive rows of `x` (the row width, or more to pick rows).
+    pub x_stride: usize,
+    pub rows: usize,
+    pub weight: &'a GpuMatrix,
+    pub bias: &'a wgpu::Buffer,
+    pub out: &'a wgpu::Buffer,
+    pub act: Activation,
+}
+
+/// `out = LayerNorm(x + residual)` over `rows` rows of `cols` values (`residual` optional).
+pub struct LayerNormOp<'a> {
+    pub x: &'a wgpu::Buffer,
+    pub residual: Option<&'a wgpu::Buffer>,
+    pub gamma: &'a wgpu::Buffer,
+    pub beta: &'a wgpu::Buffer,
+    pub out: &'a wgpu::Buffer,
+    pub rows: usize,
+    pub cols: usize,
+    pub eps: f32,
+}
+
+/// `out[t] = word[ids[t]] + position[t mod seq] + token_type[types[t]]` for `tokens` tokens.
+pub struct EmbeddingsOp<'a> {
+    pub ids: &'a wgpu::Buffer,
+    pub types: &'a wgpu::Buffer,
+    /// Word, position and token-type tables, one storage type.
+    pub tables: [&'a GpuMatrix; 3],
+    pub out: &'a wgpu::Buffer,
+    pub tokens: usize,
+    pub seq: usize,
+}
+
+/// Multi-head self-attention over `qkv` (`[batch * seq, 3 * hidden]`) with the padding `mask`
+/// (`[batch * seq]`, 1 = token) into `out` (`[batch * seq, hidden]`).
+pub struct AttentionOp<'a> {
+    pub qkv: &'a wgpu::Buffer,
+    pub mask: &'a wgpu::Buffer,
+    pub out: &'a wgpu::Buffer,
+    pub batch: usize,
+    pub seq: usize,
+    pub hidden: usize,
+    pub heads: usize,
+}
+
 impl Kernels {
     /// Compiles every kernel for sequences up to `max_seq` tokens.
     pub fn new(gpu: &Gpu, max_seq: usize) -> Kernels {
@@ -183,93 +284,55 @@ impl Kernels {
         }
     }
 
-    /// `y[m, n] = act(x[m * x_stride + k] . w[n, k] + bias[n])` for `m` rows.
-    #[allow(clippy::too_many_arguments)]
-    pub fn linear(
-        &self,
-        binder: &mut Binder,
-        pass: &mut wgpu::ComputePass,
-        x: &wgpu::Buffer,
-        x_stride: usize,
-        m: usize,
-        w: &GpuMatrix,
-        bias: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        act: Activation,
-    ) {
+    pub fn linear(&self, binder: &mut Binder, pass: &mut wgpu::ComputePass, op: &LinearOp) {
+        let w = op.weight;
         let pipeline = if w.int8 { &self.matmul_int8 } else { &self.matmul_f32 };
-        let dims = [m as u32, w.rows as u32, w.cols as u32, x_stride as u32, w.stored_cols() as u32, act as u32, 0, 0];
-        let group = binder.bind(pipeline, dims, &[x, &w.data, &w.scales, bias, y]);
-        dispatch(pass, pipeline, &group, (groups(w.rows, MATMUL_TILE), groups(m, MATMUL_TILE), 1));
+        let params = LinearParams {
+            m: op.rows as u32,
+            n: w.rows as u32,
+            k: w.cols as u32,
+            x_stride: op.x_stride as u32,
+            k_padded: w.stored_cols() as u32,
+            act: op.act as u32,
+            _pad: [0; 2],
+        };
+        let group = binder.bind(pipeline, &params, &[op.x, &w.data, &w.scales, op.bias, op.out]);
+        dispatch(pass, pipeline, &group, (groups(w.rows, MATMUL_TILE), groups(op.rows, MATMUL_TILE), 1));
     }
 
-    /// `y = LayerNorm(x + residual)` over rows of `cols` values (`residual` optional).
-    #[allow(clippy::too_many_arguments)]
-    pub fn layer_norm(
-        &self,
-        binder: &mut Binder,
-        pass: &mut wgpu::ComputePass,
-        x: &wgpu::Buffer,
-        residual: Option<&wgpu::Buffer>,
-        gamma: &wgpu::Buffer,
-        beta: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        rows: usize,
-        cols: usize,
-        eps: f32,
-    ) {
-        let dims = [rows as u32, cols as u32, residual.is_some() as u32, eps.to_bits(), 0, 0, 0, 0];
-        let group = binder.bind(&self.layernorm, dims, &[x, residual.unwrap_or(x), gamma, beta, y]);
-        let (gx, gy) = split_groups(rows as u32);
+    pub fn layer_norm(&self, binder: &mut Binder, pass: &mut wgpu::ComputePass, op: &LayerNormOp) {
+        let params = LayerNormParams { rows: op.rows as u32, cols: op.cols as u32, has_residual: op.residual.is_some() as u32, eps: op.eps };
+        let group = binder.bind(&self.layernorm, &params, &[op.x, op.residual.unwrap_or(op.x), op.gamma, op.beta, op.out]);
+        let (gx, gy) = split_groups(op.rows as u32);
         dispatch(pass, &self.layernorm, &group, (gx, gy, 1));
     }
 
-    /// `out[t] = word[ids[t]] + position[t mod seq] + token_type[types[t]]` for `tokens` tokens.
-    #[allow(clippy::too_many_arguments)]
-    pub fn embeddings(
-        &self,
-        binder: &mut Binder,
-        pass: &mut wgpu::ComputePass,
-        ids: &wgpu::Buffer,
-        types: &wgpu::Buffer,
-        tables: [&GpuMatrix; 3],
-        out: &wgpu::Buffer,
-        tokens: usize,
-        seq: usize,
-    ) {
-        let [word, position, token_type] = tables;
+    pub fn embeddings(&self, binder: &mut Binder, pass: &mut wgpu::ComputePass, op: &EmbeddingsOp) {
+        let [word, position, token_type] = op.tables;
         let pipeline = if word.int8 { &self.embeddings_int8 } else { &self.embeddings_f32 };
         let hidden = word.cols;
-        let dims = [tokens as u32, seq as u32, hidden as u32, word.stored_cols() as u32, 0, 0, 0, 0];
+        let params = EmbeddingParams { tokens: op.tokens as u32, seq: op.seq as u32, hidden: hidden as u32, k_padded: word.stored_cols() as u32 };
         let group = binder.bind(
             pipeline,
-            dims,
-            &[ids, types, &word.data, &word.scales, &position.data, &position.scales, &token_type.data, &token_type.scales, out],
+            &params,
+            &[op.ids, op.types, &word.data, &word.scales, &position.data, &position.scales, &token_type.data, &token_type.scales, op.out],
         );
-        let (gy, gz) = split_groups(tokens as u32);
+        let (gy, gz) = split_groups(op.tokens as u32);
         dispatch(pass, pipeline, &group, (groups(hidden, ROW_WORKGROUP), gy, gz));
     }
 
-    /// Multi-head self-attention over `qkv` (`[batch * seq, 3 * hidden]`) with the padding `mask`
-    /// (`[batch * seq]`, 1 = token) into `ctx` (`[batch * seq, hidden]`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn attention(
-        &self,
-        binder: &mut Binder,
-        pass: &mut wgpu::ComputePass,
-        qkv: &wgpu::Buffer,
-        mask: &wgpu::Buffer,
-        ctx: &wgpu::Buffer,
-        batch: usize,
-        seq: usize,
-        hidden: usize,
-        heads: usize,
-    ) {
-        assert!(seq <= self.max_seq, "sequence of {seq} tokens exceeds the compiled {}", self.max_seq);
-        let head_dim = hidden / heads;
-        let scale = (1.0 / (head_dim as f64).sqrt()) as f32;
-        let dims = [seq as u32, hidden as u32, heads as u32, head_dim as u32, scale.to_bits(), 0, 0, 0];
-        let group = binder.bind(&self.attention, dims, &[qkv, mask, ctx]);
-        dispatch(pass, &self.attention, &group, (seq as u32, heads as u32, batch as u32));
+    pub fn attention(&self, binder: &mut Binder, pass: &mut wgpu::ComputePass, op: &AttentionOp) {
+        assert!(op.seq <= self.max_seq, "sequence of {} tokens exceeds the compiled {}", op.seq, self.max_seq);
+        let head_dim = op.hidden / op.heads;
+        let params = AttentionParams {
+            seq: op.seq as u32,
+            hidden: op.hidden as u32,
+            heads: op.heads as u32,
+            head_dim: head_dim as u32,
+            scale: (1.0 / (head_dim as f64).sqrt()) as f32,
+            _pad: [0; 3],
+        };
+        let group = binder.bind(&self.attention, &params, &[op.qkv, op.mask, op.out]);
+        dispatch(pass, &self.attention, &group, (op.seq as u32, op.heads as u32, op.batch as u32));
     }
 }

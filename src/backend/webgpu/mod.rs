@@ -1,13 +1,15 @@
-//! The WebGPU backend: the whole BERT forward pass in WGSL compute shaders through wgpu (the browser's
-//! WebGPU on wasm; Vulkan, Metal or DX12 natively). Weights are uploaded once and stay int8 on the GPU
-//! (4 values per `u32`, dequantized inside the matrix kernel: the format's reference semantics);
-//! activations live in a workspace sized for the largest (batch, sequence) seen; one command buffer per
-//! batch; logits come back through `map_async`. Batches whose activations would exceed the device's
+//! The WebGPU backend: the BERT pass of [`crate::pass`] in WGSL compute shaders through wgpu (the
+//! browser's WebGPU on wasm; Vulkan, Metal or DX12 natively). Weights are uploaded once and stay int8 on
+//! the GPU (4 values per `u32`, dequantized inside the matrix kernel: the format's reference semantics).
+//! The pass is turned once, at load, into a plan of dispatches ([`Step`]); each call encodes the plan
+//! for its batch into one command buffer over a workspace sized for the largest (batch, sequence) seen,
+//! and reads the logits back through `map_async`. Batches whose activations would exceed the device's
 //! buffer limits are split into smaller ones.
 
 mod device;
 pub mod kernels;
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use candle_nn::Init;
@@ -15,46 +17,132 @@ use wgpu::util::DeviceExt;
 
 pub use device::{Gpu, GpuAdapter};
 use device::gpu_error;
-use kernels::{Activation, Binder, GpuMatrix, Kernels};
+use kernels::{Activation, AttentionOp, Binder, EmbeddingsOp, GpuMatrix, Kernels, LayerNormOp, LinearOp};
 
 use crate::config::{BertConfig, HiddenAct};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::pass::{self, Epilogue, Linear, Norm, Rows, Slot, EMBEDDING_TABLES};
 use crate::tokenize::EncodedBatch;
 use crate::weights::{StoredMatrix, WeightStore};
 
-struct Layer {
-    qkv: GpuMatrix,
-    qkv_bias: wgpu::Buffer,
-    attention_out: GpuMatrix,
-    attention_out_bias: wgpu::Buffer,
-    attention_norm: (wgpu::Buffer, wgpu::Buffer),
-    intermediate: GpuMatrix,
-    intermediate_bias: wgpu::Buffer,
-    output: GpuMatrix,
-    output_bias: wgpu::Buffer,
-    output_norm: (wgpu::Buffer, wgpu::Buffer),
-}
-
+/// The model on the GPU, by the pass's names.
 struct Weights {
-    word: GpuMatrix,
-    position: GpuMatrix,
-    token_type: GpuMatrix,
-    embeddings_norm: (wgpu::Buffer, wgpu::Buffer),
-    layers: Vec<Layer>,
-    pooler: GpuMatrix,
-    pooler_bias: wgpu::Buffer,
-    classifier: GpuMatrix,
-    classifier_bias: wgpu::Buffer,
+    /// Word, position and token-type tables.
+    tables: [GpuMatrix; 3],
+    linears: HashMap<Linear, (GpuMatrix, wgpu::Buffer)>,
+    /// `(gamma, beta)`.
+    norms: HashMap<Norm, (wgpu::Buffer, wgpu::Buffer)>,
 }
 
-/// Activation buffers for up to `tokens` tokens and `rows` texts, reused across calls.
+/// A workspace buffer: a slot of the pass, or the scratch a linear layer writes before its LayerNorm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Buf {
+    Slot(Slot),
+    Scratch,
+}
+
+/// Which rows of its input a linear layer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Every token (`tokens` rows).
+    Tokens,
+    /// The `[CLS]` row of each text in a per-token buffer (`texts` rows, stride `seq` rows).
+    ClsOfTokens,
+    /// One row per text.
+    Texts,
+}
+
+/// One dispatch of the pass, before buffers and sizes are known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    Embeddings { out: Buf },
+    LayerNorm { input: Buf, residual: Option<Buf>, norm: Norm, out: Buf },
+    Linear { linear: Linear, input: Buf, read: Read, out: Buf, act: Activation },
+    Attention { qkv: Buf, out: Buf },
+}
+
+impl Step {
+    /// The kernel's role, for profiles.
+    fn label(&self) -> &'static str {
+        match self {
+            Step::Embeddings { .. } => "embeddings",
+            Step::LayerNorm { .. } => "layernorm",
+            Step::Linear { linear, .. } => linear.role(),
+            Step::Attention { .. } => "attention",
+        }
+    }
+}
+
+/// Turns the pass into steps: a linear layer with a residual LayerNorm is two dispatches (the product
+/// into the scratch buffer, then the norm), the embeddings two (the sum, then the norm).
+struct Planner {
+    steps: Vec<Step>,
+    act: Activation,
+    layouts: HashMap<Slot, Rows>,
+}
+
+impl pass::Ops for Planner {
+    type Error = Error;
+
+    fn embed(&mut self, out: Slot) -> Result<()> {
+        self.steps.push(Step::Embeddings { out: Buf::Scratch });
+        self.steps.push(Step::LayerNorm { input: Buf::Scratch, residual: None, norm: Norm::Embeddings, out: Buf::Slot(out) });
+        self.layouts.insert(out, Rows::Tokens);
+        Ok(())
+    }
+
+    fn linear(&mut self, linear: Linear, input: Slot, output: Slot, epilogue: Epilogue, rows: Rows) -> Result<()> {
+        let read = match (rows, self.layouts.get(&input)) {
+            (Rows::Tokens, _) => Read::Tokens,
+            (Rows::Cls, Some(Rows::Tokens)) => Read::ClsOfTokens,
+            (Rows::Cls, _) => Read::Texts,
+        };
+        let act = match epilogue {
+            Epilogue::Activation => self.act,
+            Epilogue::Tanh => Activation::Tanh,
+            Epilogue::None | Epilogue::ResidualNorm { .. } => Activation::None,
+        };
+        let input = Buf::Slot(input);
+        match epilogue {
+            Epilogue::ResidualNorm { residual, norm } => {
+                if rows == Rows::Cls {
+                    return Err(gpu_error("the WebGPU pass runs every layer on every token"));
+                }
+                self.steps.push(Step::Linear { linear, input, read, out: Buf::Scratch, act });
+                self.steps.push(Step::LayerNorm { input: Buf::Scratch, residual: Some(Buf::Slot(residual)), norm, out: Buf::Slot(output) });
+            }
+            _ => self.steps.push(Step::Linear { linear, input, read, out: Buf::Slot(output), act }),
+        }
+        self.layouts.insert(output, rows);
+        Ok(())
+    }
+
+    fn attention(&mut self, qkv: Slot, output: Slot, queries: Rows) -> Result<()> {
+        if queries == Rows::Cls {
+            return Err(gpu_error("the WebGPU attention kernel computes every query"));
+        }
+        self.steps.push(Step::Attention { qkv: Buf::Slot(qkv), out: Buf::Slot(output) });
+        self.layouts.insert(output, Rows::Tokens);
+        Ok(())
+    }
+}
+
+/// Activation buffers for up to `tokens` tokens and `rows` texts, reused across calls, with the binder of
+/// their passes.
 struct Workspace {
     tokens: usize,
     rows: usize,
+    buffers: Buffers,
+    binder: Binder,
+}
+
+/// The workspace's buffers.
+struct Buffers {
     ids: wgpu::Buffer,
     types: wgpu::Buffer,
     mask: wgpu::Buffer,
-    hidden: [wgpu::Buffer; 2],
+    hidden: wgpu::Buffer,
+    attended: wgpu::Buffer,
     scratch: wgpu::Buffer,
     qkv: wgpu::Buffer,
     context: wgpu::Buffer,
@@ -62,7 +150,21 @@ struct Workspace {
     pooled: wgpu::Buffer,
     logits: wgpu::Buffer,
     staging: wgpu::Buffer,
-    binder: Binder,
+}
+
+impl Buffers {
+    fn buffer(&self, buf: Buf) -> &wgpu::Buffer {
+        match buf {
+            Buf::Scratch => &self.scratch,
+            Buf::Slot(Slot::Hidden) => &self.hidden,
+            Buf::Slot(Slot::Attended) => &self.attended,
+            Buf::Slot(Slot::Qkv) => &self.qkv,
+            Buf::Slot(Slot::Context) => &self.context,
+            Buf::Slot(Slot::Intermediate) => &self.intermediate,
+            Buf::Slot(Slot::Pooled) => &self.pooled,
+            Buf::Slot(Slot::Logits) => &self.logits,
+        }
+    }
 }
 
 /// A model loaded on a GPU device.
@@ -70,12 +172,13 @@ pub struct WebGpuBackend {
     gpu: Gpu,
     kernels: Kernels,
     weights: Weights,
+    /// The pass as dispatches, made once at load.
+    plan: Vec<Step>,
     hidden: usize,
     heads: usize,
     intermediate: usize,
     labels: usize,
     eps: f32,
-    act: Activation,
     workspace: Mutex<Option<Workspace>>,
 }
 
@@ -128,76 +231,58 @@ pub fn upload_matrix(gpu: &Gpu, name: &str, stored: &StoredMatrix, rows: usize, 
 impl WebGpuBackend {
     /// Uploads the model described by `config` from `store` onto the device.
     pub fn load(gpu: Gpu, store: &WeightStore, config: &BertConfig, num_labels: usize, max_seq: usize) -> Result<Self> {
-        let (h, inter) = (config.hidden_size, config.intermediate_size);
+        let h = config.hidden_size;
         let weight_init = Init::Randn { mean: 0.0, stdev: config.initializer_range };
         let zeros = Init::Const(0.0);
-        let matrix = |name: &str, rows: usize, cols: usize| -> Result<GpuMatrix> {
-            let stored = store.matrix(&format!("{name}.weight"), &[rows, cols], weight_init)?;
-            upload_matrix(&gpu, name, &stored, rows, cols)
-        };
         let vector = |name: &str, len: usize, init: Init| -> Result<wgpu::Buffer> {
             Ok(storage(&gpu, name, &f32_bytes(&store.tensor_f32(name, &[len], init)?)))
         };
-        let norm = |prefix: &str| -> Result<(wgpu::Buffer, wgpu::Buffer)> {
-            Ok((vector(&format!("{prefix}.weight"), h, Init::Const(1.0))?, vector(&format!("{prefix}.bias"), h, zeros)?))
+        let table_rows = [config.vocab_size, config.max_position_embeddings, config.type_vocab_size];
+        let table = |i: usize| -> Result<GpuMatrix> {
+            let name = EMBEDDING_TABLES[i];
+            upload_matrix(&gpu, name, &store.matrix(&format!("{name}.weight"), &[table_rows[i], h], weight_init)?, table_rows[i], h)
         };
-        let mut layers = Vec::with_capacity(config.num_hidden_layers);
-        for i in 0..config.num_hidden_layers {
-            let p = format!("encoder.layer.{i}");
-            let names = ["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}"));
-            let parts = names
-                .iter()
-                .map(|n| store.matrix(&format!("{n}.weight"), &[h, h], weight_init))
-                .collect::<Result<Vec<_>>>()?;
-            let qkv = upload_matrix(&gpu, &format!("{p}.qkv"), &StoredMatrix::stack(parts, h)?, 3 * h, h)?;
-            let mut qkv_bias = Vec::with_capacity(3 * h);
-            for n in &names {
-                qkv_bias.extend(store.tensor_f32(&format!("{n}.bias"), &[h], zeros)?);
-            }
-            layers.push(Layer {
-                qkv,
-                qkv_bias: storage(&gpu, "qkv.bias", &f32_bytes(&qkv_bias)),
-                attention_out: matrix(&format!("{p}.attention.output.dense"), h, h)?,
-                attention_out_bias: vector(&format!("{p}.attention.output.dense.bias"), h, zeros)?,
-                attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
-                intermediate: matrix(&format!("{p}.intermediate.dense"), inter, h)?,
-                intermediate_bias: vector(&format!("{p}.intermediate.dense.bias"), inter, zeros)?,
-                output: matrix(&format!("{p}.output.dense"), h, inter)?,
-                output_bias: vector(&format!("{p}.output.dense.bias"), h, zeros)?,
-                output_norm: norm(&format!("{p}.output.LayerNorm"))?,
-            });
+        let tables = [table(0)?, table(1)?, table(2)?];
+        if tables.iter().any(|t| t.int8 != tables[0].int8) {
+            return Err(Error::Weights("the three embedding tables must share one storage type".into()));
         }
-        let weights = Weights {
-            word: matrix("embeddings.word_embeddings", config.vocab_size, h)?,
-            position: matrix("embeddings.position_embeddings", config.max_position_embeddings, h)?,
-            token_type: matrix("embeddings.token_type_embeddings", config.type_vocab_size, h)?,
-            embeddings_norm: norm("embeddings.LayerNorm")?,
-            layers,
-            pooler: matrix("pooler.dense", h, h)?,
-            pooler_bias: vector("pooler.dense.bias", h, zeros)?,
-            classifier: matrix("classifier", num_labels, h)?,
-            classifier_bias: vector("classifier.bias", num_labels, zeros)?,
-        };
-        let int8 = [&weights.word, &weights.position, &weights.token_type];
-        if int8.iter().any(|m| m.int8 != weights.word.int8) {
-            return Err(crate::Error::Weights("the three embedding tables must share one storage type".into()));
+        let mut linears = HashMap::new();
+        for linear in Linear::all(config.num_hidden_layers) {
+            let (rows, cols) = linear.shape(config, num_labels);
+            let parts = linear.parts();
+            let part_rows = rows / parts.len();
+            let (mut stored, mut bias) = (Vec::with_capacity(parts.len()), Vec::with_capacity(rows));
+            for name in &parts {
+                stored.push(store.matrix(&format!("{name}.weight"), &[part_rows, cols], weight_init)?);
+                bias.extend(store.tensor_f32(&format!("{name}.bias"), &[part_rows], zeros)?);
+            }
+            let label = &parts[0];
+            let matrix = upload_matrix(&gpu, label, &StoredMatrix::stack(stored, cols)?, rows, cols)?;
+            linears.insert(linear, (matrix, storage(&gpu, label, &f32_bytes(&bias))));
+        }
+        let mut norms = HashMap::new();
+        for norm in Norm::all(config.num_hidden_layers) {
+            let prefix = norm.prefix();
+            norms.insert(norm, (vector(&format!("{prefix}.weight"), h, Init::Const(1.0))?, vector(&format!("{prefix}.bias"), h, zeros)?));
         }
         let act = match config.hidden_act {
             HiddenAct::Gelu => Activation::Gelu,
             HiddenAct::GeluNew => Activation::GeluTanh,
             HiddenAct::Relu => Activation::Relu,
         };
+        let mut planner = Planner { steps: Vec::new(), act, layouts: HashMap::new() };
+        pass::run(&mut planner, config.num_hidden_layers, Rows::Tokens)?;
         let kernels = Kernels::new(&gpu, max_seq);
         Ok(Self {
             gpu,
             kernels,
-            weights,
+            weights: Weights { tables, linears, norms },
+            plan: planner.steps,
             hidden: h,
             heads: config.num_attention_heads,
-            intermediate: inter,
+            intermediate: config.intermediate_size,
             labels: num_labels,
             eps: config.layer_norm_eps as f32,
-            act,
             workspace: Mutex::new(None),
         })
     }
@@ -217,9 +302,9 @@ impl WebGpuBackend {
         self.gpu.simulate_loss();
     }
 
-    /// Dispatches in one forward pass: embeddings and their LayerNorm, 7 per layer, pooler and classifier.
+    /// Dispatches in one forward pass.
     fn dispatches_per_pass(&self) -> usize {
-        4 + 7 * self.weights.layers.len()
+        self.plan.len()
     }
 
     /// Texts per GPU pass for sequences of `seq` tokens, so that no activation buffer exceeds the
@@ -294,10 +379,12 @@ impl WebGpuBackend {
         Workspace {
             tokens,
             rows,
+            buffers: Buffers {
             ids: scratch(gpu, "ids", tokens, copy_dst),
             types: scratch(gpu, "types", tokens, copy_dst),
             mask: scratch(gpu, "mask", tokens, copy_dst),
-            hidden: [scratch(gpu, "hidden.0", tokens * h, copy_dst), scratch(gpu, "hidden.1", tokens * h, copy_dst)],
+            hidden: scratch(gpu, "hidden", tokens * h, copy_dst),
+            attended: scratch(gpu, "attended", tokens * h, copy_dst),
             scratch: scratch(gpu, "scratch", tokens * h, copy_dst),
             qkv: scratch(gpu, "qkv", tokens * 3 * h, copy_dst),
             context: scratch(gpu, "context", tokens * h, copy_dst),
@@ -310,6 +397,7 @@ impl WebGpuBackend {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
+            },
             binder: Binder::new(gpu, self.dispatches_per_pass()),
         }
     }
@@ -346,13 +434,12 @@ impl WebGpuBackend {
         seq: usize,
         timing: Option<&Timing>,
     ) -> Result<(Vec<f32>, Vec<&'static str>)> {
-        let tokens = rows * seq;
-        let (gpu, k, w) = (&self.gpu, &self.kernels, &self.weights);
-        let (h, heads) = (self.hidden, self.heads);
+        let gpu = &self.gpu;
         let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        gpu.queue.write_buffer(&ws.ids, 0, &u32_bytes(ids));
-        gpu.queue.write_buffer(&ws.types, 0, &u32_bytes(types));
-        gpu.queue.write_buffer(&ws.mask, 0, &u32_bytes(mask));
+        let Workspace { buffers, binder, .. } = ws;
+        gpu.queue.write_buffer(&buffers.ids, 0, &u32_bytes(ids));
+        gpu.queue.write_buffer(&buffers.types, 0, &u32_bytes(types));
+        gpu.queue.write_buffer(&buffers.mask, 0, &u32_bytes(mask));
         let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
         let labels = {
             let mut rec = match timing {
@@ -361,48 +448,63 @@ impl WebGpuBackend {
                 ),
                 Some(t) => Recording::Timed { encoder: &mut encoder, queries: &t.queries, labels: Vec::new() },
             };
-            let binder = &mut ws.binder;
-            let [x, y] = &ws.hidden;
-            let tables = [&w.word, &w.position, &w.token_type];
-            rec.record("embeddings", |p| k.embeddings(binder, p, &ws.ids, &ws.types, tables, &ws.scratch, tokens, seq));
-            let (g, b) = &w.embeddings_norm;
-            rec.record("layernorm", |p| k.layer_norm(binder, p, &ws.scratch, None, g, b, x, tokens, h, self.eps));
-            for layer in &w.layers {
-                rec.record("qkv", |p| k.linear(binder, p, x, h, tokens, &layer.qkv, &layer.qkv_bias, &ws.qkv, Activation::None));
-                rec.record("attention", |p| k.attention(binder, p, &ws.qkv, &ws.mask, &ws.context, rows, seq, h, heads));
-                rec.record("attention output", |p| {
-                    k.linear(binder, p, &ws.context, h, tokens, &layer.attention_out, &layer.attention_out_bias, &ws.scratch, Activation::None)
-                });
-                let (g, b) = &layer.attention_norm;
-                rec.record("layernorm", |p| k.layer_norm(binder, p, &ws.scratch, Some(x), g, b, y, tokens, h, self.eps));
-                rec.record("intermediate + activation", |p| {
-                    k.linear(binder, p, y, h, tokens, &layer.intermediate, &layer.intermediate_bias, &ws.intermediate, self.act)
-                });
-                rec.record("output", |p| {
-                    let (out, bias) = (&layer.output, &layer.output_bias);
-                    k.linear(binder, p, &ws.intermediate, self.intermediate, tokens, out, bias, &ws.scratch, Activation::None)
-                });
-                let (g, b) = &layer.output_norm;
-                rec.record("layernorm", |p| k.layer_norm(binder, p, &ws.scratch, Some(y), g, b, x, tokens, h, self.eps));
+            for step in &self.plan {
+                rec.record(step.label(), |p| self.encode(step, buffers, binder, p, rows, seq));
             }
-            // The [CLS] row of each text: stride seq * hidden.
-            rec.record("pooler", |p| k.linear(binder, p, x, seq * h, rows, &w.pooler, &w.pooler_bias, &ws.pooled, Activation::Tanh));
-            rec.record("classifier", |p| {
-                k.linear(binder, p, &ws.pooled, h, rows, &w.classifier, &w.classifier_bias, &ws.logits, Activation::None)
-            });
             rec.finish()
         };
         if let Some(t) = timing {
             t.resolve(&mut encoder, labels.len() as u32);
         }
         let bytes = (rows * self.labels * 4) as u64;
-        encoder.copy_buffer_to_buffer(&ws.logits, 0, &ws.staging, 0, bytes);
-        ws.binder.upload(&gpu.queue);
+        encoder.copy_buffer_to_buffer(&buffers.logits, 0, &buffers.staging, 0, bytes);
+        binder.upload(&gpu.queue);
         gpu.queue.submit([encoder.finish()]);
         if let Some(error) = scope.pop().await {
             return Err(gpu_error(format!("a GPU command failed: {error}")));
         }
-        Ok((read_back(gpu, &ws.staging, bytes).await?, labels))
+        Ok((read_back(gpu, &buffers.staging, bytes).await?, labels))
+    }
+}
+
+impl WebGpuBackend {
+    /// Records one step of the plan for `rows` texts of `seq` tokens.
+    fn encode(&self, step: &Step, ws: &Buffers, binder: &mut Binder, pass: &mut wgpu::ComputePass, rows: usize, seq: usize) {
+        let (k, w) = (&self.kernels, &self.weights);
+        let tokens = rows * seq;
+        match *step {
+            Step::Embeddings { out } => {
+                let tables = [&w.tables[0], &w.tables[1], &w.tables[2]];
+                k.embeddings(binder, pass, &EmbeddingsOp { ids: &ws.ids, types: &ws.types, tables, out: ws.buffer(out), tokens, seq });
+            }
+            Step::LayerNorm { input, residual, norm, out } => {
+                let (gamma, beta) = &w.norms[&norm];
+                let op = LayerNormOp {
+                    x: ws.buffer(input),
+                    residual: residual.map(|r| ws.buffer(r)),
+                    gamma,
+                    beta,
+                    out: ws.buffer(out),
+                    rows: tokens,
+                    cols: self.hidden,
+                    eps: self.eps,
+                };
+                k.layer_norm(binder, pass, &op);
+            }
+            Step::Linear { linear, input, read, out, act } => {
+                let (weight, bias) = &w.linears[&linear];
+                let (x_stride, m) = match read {
+                    Read::Tokens => (weight.cols, tokens),
+                    Read::ClsOfTokens => (seq * weight.cols, rows),
+                    Read::Texts => (weight.cols, rows),
+                };
+                k.linear(binder, pass, &LinearOp { x: ws.buffer(input), x_stride, rows: m, weight, bias, out: ws.buffer(out), act });
+            }
+            Step::Attention { qkv, out } => {
+                let op = AttentionOp { qkv: ws.buffer(qkv), mask: &ws.mask, out: ws.buffer(out), batch: rows, seq, hidden: self.hidden, heads: self.heads };
+                k.attention(binder, pass, &op);
+            }
+        }
     }
 }
 
@@ -509,3 +611,26 @@ async fn read_back_bytes(gpu: &Gpu, buffer: &wgpu::Buffer, bytes: u64) -> Result
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    /// The pass as WebGPU dispatches: embeddings and their norm, seven per layer (the two residual
+    /// norms separate), then the pooler on the [CLS] rows of the per-token hidden states and the
+    /// classifier on the pooled rows.
+    #[test]
+    fn the_plan_has_seven_dispatches_per_layer_and_reads_cls_rows_for_the_head() {
+        let mut planner = Planner { steps: Vec::new(), act: Activation::Gelu, layouts: HashMap::new() };
+        pass::run(&mut planner, 3, Rows::Tokens).unwrap();
+        let steps = planner.steps;
+        assert_eq!(steps.len(), 4 + 7 * 3);
+        assert_eq!(steps[0], Step::Embeddings { out: Buf::Scratch });
+        let labels: Vec<&str> = steps[2..9].iter().map(Step::label).collect();
+        assert_eq!(labels, ["qkv", "attention", "attention output", "layernorm", "intermediate + activation", "output", "layernorm"]);
+        assert!(matches!(steps[steps.len() - 2], Step::Linear { linear: Linear::Pooler, read: Read::ClsOfTokens, act: Activation::Tanh, .. }));
+        assert!(matches!(steps[steps.len() - 1], Step::Linear { linear: Linear::Classifier, read: Read::Texts, act: Activation::None, .. }));
+        let mut cls_only = Planner { steps: Vec::new(), act: Activation::Gelu, layouts: HashMap::new() };
+        assert!(pass::run(&mut cls_only, 2, Rows::Cls).is_err(), "the WebGPU kernels compute every query");
+    }
+}

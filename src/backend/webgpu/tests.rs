@@ -6,7 +6,7 @@
 use rand::{Rng, SeedableRng};
 use wgpu::util::DeviceExt;
 
-use super::kernels::{Activation, Binder, GpuMatrix, Kernels};
+use super::kernels::{Activation, AttentionOp, Binder, EmbeddingsOp, GpuMatrix, Kernels, LayerNormOp, LinearOp};
 use super::{read_back, upload_matrix, Gpu, GpuAdapter};
 use crate::weights::{quant::QuantizedMatrix, StoredMatrix};
 
@@ -129,7 +129,7 @@ fn linear_matches_the_cpu_for_int8_and_f32_weights() {
                 };
                 let gw: GpuMatrix = upload_matrix(&gpu, "w", &stored, n, k).unwrap();
                 let (gx, gb, gy) = (input(&gpu, &x), input(&gpu, &bias), output(&gpu, m * n));
-                let got = run(&gpu, &gy, m * n, |binder, pass| kernels.linear(binder, pass, &gx, stride, m, &gw, &gb, &gy, act));
+                let got = run(&gpu, &gy, m * n, |binder, pass| kernels.linear(binder, pass, &LinearOp { x: &gx, x_stride: stride, rows: m, weight: &gw, bias: &gb, out: &gy, act }));
                 let want: Vec<f64> = (0..m * n)
                     .map(|i| {
                         let (r, c) = (i / n, i % n);
@@ -153,7 +153,7 @@ fn gelu_matches_candles_exact_gelu() {
     let eye: Vec<f32> = (0..n * n).map(|i| if i / n == i % n { 1.0 } else { 0.0 }).collect();
     let gw = upload_matrix(&gpu, "eye", &StoredMatrix::F32(eye), n, n).unwrap();
     let (gx, gb, gy) = (input(&gpu, &xs), input(&gpu, &vec![0.0; n]), output(&gpu, xs.len()));
-    let got = run(&gpu, &gy, xs.len(), |binder, pass| kernels.linear(binder, pass, &gx, n, 4, &gw, &gb, &gy, Activation::Gelu));
+    let got = run(&gpu, &gy, xs.len(), |binder, pass| kernels.linear(binder, pass, &LinearOp { x: &gx, x_stride: n, rows: 4, weight: &gw, bias: &gb, out: &gy, act: Activation::Gelu }));
     let reference = candle_core::Tensor::new(xs.as_slice(), &candle_core::Device::Cpu).unwrap().gelu_erf().unwrap().to_vec1::<f32>().unwrap();
     let worst = got.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     // Abramowitz-Stegun erf: |error| <= 1.5e-7, times |x| / 2 <= 4, plus f32 rounding.
@@ -174,7 +174,7 @@ fn layer_norm_matches_the_reference_with_and_without_residual() {
             let eps = 1e-12f32;
             let (gx, gr, gg, gbeta, gy) = (input(&gpu, &x), input(&gpu, &residual), input(&gpu, &gamma), input(&gpu, &beta), output(&gpu, rows * cols));
             let got = run(&gpu, &gy, rows * cols, |binder, pass| {
-                kernels.layer_norm(binder, pass, &gx, with_residual.then_some(&gr), &gg, &gbeta, &gy, rows, cols, eps)
+                kernels.layer_norm(binder, pass, &LayerNormOp { x: &gx, residual: with_residual.then_some(&gr), gamma: &gg, beta: &gbeta, out: &gy, rows, cols, eps })
             });
             let mut want = Vec::with_capacity(rows * cols);
             for r in 0..rows {
@@ -212,7 +212,7 @@ fn embeddings_gather_and_sum_int8_and_f32_tables() {
         let type_ids: Vec<u32> = (0..tokens).map(|_| rng.random_range(0..types as u32)).collect();
         let (gi, gt, out) = (input_u32(&gpu, &ids), input_u32(&gpu, &type_ids), output(&gpu, tokens * hidden));
         let got = run(&gpu, &out, tokens * hidden, |binder, pass| {
-            kernels.embeddings(binder, pass, &gi, &gt, [&uploaded[0], &uploaded[1], &uploaded[2]], &out, tokens, seq)
+            kernels.embeddings(binder, pass, &EmbeddingsOp { ids: &gi, types: &gt, tables: [&uploaded[0], &uploaded[1], &uploaded[2]], out: &out, tokens, seq })
         });
         let want: Vec<f64> = (0..tokens * hidden)
             .map(|i| {
@@ -273,7 +273,7 @@ fn attention_matches_the_reference_with_padding_and_empty_rows() {
             })
             .collect();
         let (gq, gm, out) = (input(&gpu, &qkv), input_u32(&gpu, &mask), output(&gpu, batch * seq * hidden));
-        let got = run(&gpu, &out, batch * seq * hidden, |binder, pass| kernels.attention(binder, pass, &gq, &gm, &out, batch, seq, hidden, heads));
+        let got = run(&gpu, &out, batch * seq * hidden, |binder, pass| kernels.attention(binder, pass, &AttentionOp { qkv: &gq, mask: &gm, out: &out, batch, seq, hidden, heads }));
         let want = attention_reference(&qkv, &mask, batch, seq, hidden, heads);
         assert_close(&format!("attention b={batch} s={seq} h={hidden} heads={heads}"), &got, &want, 1e-5);
     }
@@ -293,15 +293,15 @@ fn dispatches_in_one_pass_read_their_own_uniform_slots() {
     let (gx, gr, gg, gb) = (input(&gpu, &x), input(&gpu, &residual), input(&gpu, &gamma), input(&gpu, &beta));
     let (first, second) = (output(&gpu, rows * cols), output(&gpu, rows * cols));
     let separate_first = run(&gpu, &first, rows * cols, |binder, pass| {
-        kernels.layer_norm(binder, pass, &gx, None, &gg, &gb, &first, rows, cols, eps)
+        kernels.layer_norm(binder, pass, &LayerNormOp { x: &gx, residual: None, gamma: &gg, beta: &gb, out: &first, rows, cols, eps })
     });
     let separate = run(&gpu, &second, rows * cols, |binder, pass| {
-        kernels.layer_norm(binder, pass, &first, Some(&gr), &gg, &gb, &second, rows, cols, eps)
+        kernels.layer_norm(binder, pass, &LayerNormOp { x: &first, residual: Some(&gr), gamma: &gg, beta: &gb, out: &second, rows, cols, eps })
     });
     for slots in [2, 1] {
         let together = run_with(&gpu, &mut Binder::new(&gpu, slots), &second, rows * cols, |binder, pass| {
-            kernels.layer_norm(binder, pass, &gx, None, &gg, &gb, &first, rows, cols, eps);
-            kernels.layer_norm(binder, pass, &first, Some(&gr), &gg, &gb, &second, rows, cols, eps);
+            kernels.layer_norm(binder, pass, &LayerNormOp { x: &gx, residual: None, gamma: &gg, beta: &gb, out: &first, rows, cols, eps });
+            kernels.layer_norm(binder, pass, &LayerNormOp { x: &first, residual: Some(&gr), gamma: &gg, beta: &gb, out: &second, rows, cols, eps });
         });
         assert_eq!(together, separate, "{slots} slot(s)");
     }
