@@ -7,6 +7,7 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::int8::Int8Engine;
+use super::KernelProfile;
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::model::{BertClassifier, Mode};
@@ -71,7 +72,7 @@ impl CpuBackend {
 
     /// The time of each operation of one pass over `batch`, with its logits; only the int8 engine times
     /// its operations.
-    pub fn profile(&self, batch: &EncodedBatch) -> Result<Option<(Vec<Vec<f32>>, Vec<(&'static str, f64)>)>> {
+    pub fn profile(&self, batch: &EncodedBatch) -> Result<Option<KernelProfile>> {
         match self {
             CpuBackend::Int8(engine) => engine.profile(batch).map(Some),
             CpuBackend::Reference { .. } => Ok(None),

@@ -17,8 +17,16 @@ use crate::tokenize::EncodedBatch;
 use crate::weights::{HeadInit, WeightStore};
 use cpu::CpuBackend;
 pub use cpu::CpuEngine;
-pub use webgpu::KernelProfile;
 use webgpu::{GpuAdapter, WebGpuBackend};
+
+/// The time of each kernel of one forward pass (`bench --profile`): GPU time per dispatch on WebGPU,
+/// wall time per operation on the int8 CPU engine.
+#[derive(Debug, Clone)]
+pub struct KernelProfile {
+    /// Each kernel in order: its role and its time in milliseconds.
+    pub kernels: Vec<(&'static str, f64)>,
+    pub logits: Vec<Vec<f32>>,
+}
 
 /// What the caller asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -241,7 +249,7 @@ impl Engine {
         if let Some(gpu) = self.usable_gpu() {
             return gpu.profile(batch).await.map(Some);
         }
-        Ok(self.cpu()?.profile(batch)?.map(|(logits, kernels)| KernelProfile { kernels, logits }))
+        self.cpu()?.profile(batch)
     }
 
     /// Texts per forward pass when the caller sets none: the int8 engine and WebGPU run wide passes

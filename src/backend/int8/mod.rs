@@ -24,6 +24,8 @@ pub use gemm::Isa;
 use gemm::{PackedMatrix, QuantizedRows};
 use ops::AttentionScratch;
 
+use super::KernelProfile;
+
 use crate::config::{BertConfig, HiddenAct};
 use crate::error::{Error, Result};
 use crate::pass::{self, Epilogue, Linear, Norm, Rows, Slot, EMBEDDING_TABLES};
@@ -274,10 +276,10 @@ impl Int8Engine {
 
     /// Logits with the time of each operation of the pass, in order (`bench --profile`): each linear
     /// layer's matrix multiply and its epilogue apart. Timing costs little: one clock read per operation.
-    pub fn profile(&self, batch: &EncodedBatch) -> Result<(Vec<Vec<f32>>, Vec<(&'static str, f64)>)> {
-        let mut times = Vec::new();
-        let logits = self.run(batch, Some(&mut times))?;
-        Ok((logits, times))
+    pub fn profile(&self, batch: &EncodedBatch) -> Result<KernelProfile> {
+        let mut kernels = Vec::new();
+        let logits = self.run(batch, Some(&mut kernels))?;
+        Ok(KernelProfile { kernels, logits })
     }
 
     fn run(&self, batch: &EncodedBatch, mut times: Option<&mut Vec<(&'static str, f64)>>) -> Result<Vec<Vec<f32>>> {

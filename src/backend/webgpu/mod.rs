@@ -20,6 +20,7 @@ use device::gpu_error;
 use kernels::{Activation, AttentionOp, Binder, EmbeddingsOp, GpuMatrix, Kernels, LayerNormOp, LinearOp};
 
 use crate::config::{BertConfig, HiddenAct};
+use super::KernelProfile;
 use crate::error::{Error, Result};
 use crate::pass::{self, Epilogue, Linear, Norm, Rows, Slot, EMBEDDING_TABLES};
 use crate::tokenize::EncodedBatch;
@@ -506,14 +507,6 @@ impl WebGpuBackend {
             }
         }
     }
-}
-
-/// GPU time per dispatch of one forward pass ([`WebGpuBackend::profile`]).
-#[derive(Debug, Clone)]
-pub struct KernelProfile {
-    /// Each dispatch in order: its kernel's role and its GPU time in milliseconds.
-    pub kernels: Vec<(&'static str, f64)>,
-    pub logits: Vec<Vec<f32>>,
 }
 
 /// Where a forward pass's dispatches go: all into one compute pass, or each into a pass of its own
