@@ -151,12 +151,15 @@ impl BertConfig {
             let slot = labels.get_mut(index).ok_or_else(|| {
                 Error::Config(format!("id2label indices must be 0..{}, found {index}", self.id2label.len()))
             })?;
-            *slot = Some(name.clone());
+            if slot.replace(name.clone()).is_some() {
+                return Err(Error::Config(format!("id2label names index {index} twice (key {key:?})")));
+            }
         }
         if labels.len() < 2 {
             return Err(Error::Config("a classifier needs at least two labels".into()));
         }
-        Ok(labels.into_iter().map(|l| l.expect("indices are dense")).collect())
+        // n distinct indices below n: every slot is filled.
+        Ok(labels.into_iter().flatten().collect())
     }
 
     /// Sets `id2label`/`label2id` from label names.

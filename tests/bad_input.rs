@@ -134,6 +134,19 @@ fn config_that_disagrees_with_weights_is_rejected() {
     assert!(load_err(b"{not json", &t, &w).contains("config.json"));
 }
 
+/// Two `id2label` keys that parse to one index (`"0"` and `"00"` or `"+0"`) used to panic (a trap in
+/// wasm); they are a config error.
+#[test]
+fn id2label_keys_naming_one_index_twice_are_rejected() {
+    let (c, t, w) = tiny_bytes("tiny/model.int8.safetensors");
+    for twin in ["00", "+0"] {
+        let mut config: serde_json::Value = serde_json::from_slice(&c).unwrap();
+        config["id2label"] = serde_json::json!({"0": "human", twin: "bot"});
+        let err = load_err(&serde_json::to_vec(&config).unwrap(), &t, &w);
+        assert!(err.contains("id2label names index 0 twice"), "{err}");
+    }
+}
+
 #[test]
 fn tokenizer_larger_than_embedding_table_is_rejected() {
     let (c, t, w) = tiny_bytes("tiny/model.int8.safetensors");

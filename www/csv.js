@@ -375,15 +375,21 @@ export function quoteCell(s) {
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
+/** Always quoted, quotes doubled: the cell stays one cell whatever separator the reader assumes. */
+export function quoteAlways(s) {
+  return `"${s.replaceAll('"', '""')}"`;
+}
+
 /**
- * Rows (arrays of cells) to CSV text with CRLF line ends. Strings are neutralised and quoted; numbers
- * and booleans are written as JS prints them; null/undefined as empty cells.
+ * Rows (arrays of cells) to CSV text with CRLF line ends. Strings are neutralised and always quoted (a
+ * spreadsheet set to `;` or tab as list separator would split an unquoted `x;=cmd|...` into a formula
+ * cell); numbers and booleans are written as JS prints them; null/undefined as empty cells.
  */
 export function toCsv(rows) {
   const cell = (value) => {
     if (value === null || value === undefined) return '';
     if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-    return quoteCell(neutralizeCell(value));
+    return quoteAlways(neutralizeCell(value));
   };
   return rows.map((row) => row.map(cell).join(',')).join('\r\n') + (rows.length ? '\r\n' : '');
 }

@@ -65,11 +65,14 @@ impl Site {
         let mut model_files = BTreeSet::from(["manifest.json".to_string()]);
         for file in manifest["files"].as_array().context("manifest.json has no \"files\" list")? {
             let path = file["path"].as_str().context("a manifest file entry has no \"path\"")?;
-            if path.contains(['/', '\\']) || path.starts_with('.') {
+            if !is_plain_segment(path) {
                 bail!("manifest.json lists {path:?}, which is not a plain file name");
             }
-            if !model.join(path).is_file() {
-                bail!("manifest.json lists {path}, but {} does not exist", model.join(path).display());
+            // A link could point anywhere (`MODEL_CARD.md -> ~/.ssh/id_rsa` in an unpacked archive).
+            match std::fs::symlink_metadata(model.join(path)) {
+                Ok(meta) if meta.file_type().is_file() => {}
+                Ok(_) => bail!("manifest.json lists {path}, which is a link or a folder, not a plain file"),
+                Err(_) => bail!("manifest.json lists {path}, but {} does not exist", model.join(path).display()),
             }
             model_files.insert(path.to_string());
         }
@@ -85,24 +88,51 @@ impl Site {
             return Target::Forbidden;
         }
         let segments: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
-        if segments.iter().any(|s| s.starts_with('.')) {
+        if !segments.iter().all(|s| is_plain_segment(s)) {
             return Target::Forbidden;
         }
-        match segments.as_slice() {
-            [] => Target::File(self.www.join("index.html")),
-            ["model"] => Target::NotFound,
-            ["model", name] if self.model_files.contains(*name) => Target::File(self.model.join(name)),
-            ["model", ..] => Target::NotFound,
-            rest => {
-                let file = rest.iter().fold(self.www.clone(), |dir, s| dir.join(s));
-                if file.is_file() {
-                    Target::File(file)
-                } else {
-                    Target::NotFound
-                }
-            }
+        let file = match segments.as_slice() {
+            [] => self.www.join("index.html"),
+            ["model"] => return Target::NotFound,
+            ["model", name] if self.model_files.contains(*name) => self.model.join(name),
+            ["model", ..] => return Target::NotFound,
+            rest => rest.iter().fold(self.www.clone(), |dir, s| dir.join(s)),
+        };
+        // Links are not followed: what is served is a plain file inside the served folders.
+        match std::fs::symlink_metadata(&file) {
+            Ok(meta) if meta.file_type().is_file() => Target::File(file),
+            Ok(meta) if meta.file_type().is_symlink() => Target::Forbidden,
+            _ => Target::NotFound,
         }
     }
+
+    /// The content type of a served file. Model files are data, never markup or script: a manifest that
+    /// lists `x.html` or `x.js` must not get a page or a script of this origin served.
+    pub fn content_type(&self, path: &Path) -> &'static str {
+        if path.parent() == Some(self.model.as_path()) {
+            match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+                "json" => "application/json",
+                "md" | "txt" => "text/plain; charset=utf-8",
+                _ => "application/octet-stream",
+            }
+        } else {
+            content_type(path)
+        }
+    }
+}
+
+/// A path segment that names an entry of the folder it is in, on every platform: not empty, not hidden
+/// (nor `.`/`..`), no separators, no drive (`D:`) or stream (`a:b`) syntax, no control characters.
+fn is_plain_segment(segment: &str) -> bool {
+    !segment.is_empty() && !segment.starts_with('.') && !segment.contains(['/', '\\', ':', '\0']) && !segment.chars().any(char::is_control)
+}
+
+/// Whether a request's `Host` is this server itself. Anything else (a DNS-rebinding page at
+/// `rebind.example:PORT` that resolves to 127.0.0.1) is answered 421, so no other origin can read the page,
+/// the manifest (local paths in its training arguments) or the weights.
+pub fn is_own_host(host: Option<&str>, port: u16) -> bool {
+    let Some(host) = host else { return false };
+    ["127.0.0.1", "localhost", "[::1]"].iter().any(|name| host.eq_ignore_ascii_case(&format!("{name}:{port}")))
 }
 
 /// `DIR/model` when DIR is an export's output folder, else DIR; it must hold `manifest.json`.
@@ -171,11 +201,13 @@ fn header(name: &str, value: &str) -> Header {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header names and values are valid")
 }
 
-fn respond(site: &Site, request: Request, quiet: bool) {
+fn respond(site: &Site, port: u16, request: Request, quiet: bool) {
     let method = request.method().clone();
     let url = request.url().to_string();
+    let host = request.headers().iter().find(|h| h.field.equiv("Host")).map(|h| h.value.as_str().to_string());
     let mut headers: Vec<Header> = security_headers().into_iter().map(|(n, v)| header(n, v)).collect();
     let file = match site.resolve(&url) {
+        _ if !is_own_host(host.as_deref(), port) => Err((421, "misdirected request: this server answers only to 127.0.0.1, localhost and [::1]")),
         _ if !matches!(method, Method::Get | Method::Head) => {
             headers.push(header("Allow", "GET, HEAD"));
             Err((405, "method not allowed"))
@@ -186,12 +218,14 @@ fn respond(site: &Site, request: Request, quiet: bool) {
     };
     let (status, result) = match file {
         Ok((path, file)) => {
-            headers.push(header("Content-Type", content_type(&path)));
+            headers.push(header("Content-Type", site.content_type(&path)));
             (200, request.respond(with_headers(Response::from_file(file), headers)))
         }
         Err((status, text)) => (status, request.respond(with_headers(Response::from_string(text).with_status_code(status), headers))),
     };
     if !quiet {
+        // The URL is the client's: escaped, so it cannot send escape sequences to the terminal.
+        let url = url.escape_debug();
         match result {
             Ok(()) => eprintln!("{method} {url} {status}"),
             Err(err) => eprintln!("{method} {url} {status} (client went away: {err})"),
@@ -229,7 +263,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             let (server, site) = (server.clone(), site.clone());
             std::thread::spawn(move || {
                 for request in server.incoming_requests() {
-                    respond(&site, request, args.quiet);
+                    respond(&site, port, request, args.quiet);
                 }
             })
         })
@@ -280,6 +314,46 @@ mod tests {
         {
             assert_eq!(site.resolve(url), Target::Forbidden, "{url}");
         }
+    }
+
+    #[test]
+    fn answers_only_to_its_own_host_names() {
+        for host in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST:8080", "[::1]:8080"] {
+            assert!(is_own_host(Some(host), 8080), "{host}");
+        }
+        for host in ["rebind.example:8080", "127.0.0.1:9090", "127.0.0.1", "localhost.evil:8080", "127.0.0.1:8080.evil", ""] {
+            assert!(!is_own_host(Some(host), 8080), "{host}");
+        }
+        assert!(!is_own_host(None, 8080));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_never_served() {
+        let (dir, site) = site();
+        std::os::unix::fs::symlink(dir.path().join("run/model/secret.txt"), dir.path().join("www/linked.txt")).unwrap();
+        assert_eq!(site.resolve("/linked.txt"), Target::Forbidden);
+        // A manifest listing a link is refused when the server starts.
+        let model = dir.path().join("run/model");
+        std::fs::remove_file(model.join("config.json")).unwrap();
+        std::os::unix::fs::symlink(model.join("secret.txt"), model.join("config.json")).unwrap();
+        let err = Site::new(&dir.path().join("www"), &dir.path().join("run")).unwrap_err().to_string();
+        assert!(err.contains("a link or a folder"), "{err}");
+    }
+
+    #[test]
+    fn model_files_are_served_as_data_only() {
+        let (dir, site) = site();
+        let model = dir.path().join("run/model");
+        assert_eq!(site.content_type(&model.join("config.json")), "application/json");
+        assert_eq!(site.content_type(&model.join("MODEL_CARD.md")), "text/plain; charset=utf-8");
+        assert_eq!(site.content_type(&model.join("x.html")), "application/octet-stream");
+        assert_eq!(site.content_type(&model.join("x.js")), "application/octet-stream");
+        assert!(site.content_type(&dir.path().join("www/app.js")).starts_with("text/javascript"));
+        for name in ["D:", "a:b", "x\u{1b}y"] {
+            assert!(!is_plain_segment(name), "{name:?}");
+        }
+        assert_eq!(site.resolve("/D:/x"), Target::Forbidden);
     }
 
     #[test]

@@ -200,7 +200,9 @@ test('RFC 4180 quoting on export', () => {
   assert.equal(quoteCell('a,b'), '"a,b"');
   assert.equal(quoteCell('say "hi"'), '"say ""hi"""');
   assert.equal(quoteCell('two\nlines'), '"two\nlines"');
-  assert.equal(toCsv([['a', 1, true, null], ['=cmd', '-x,y', 0.25, false]]), "a,1,true,\r\n'=cmd,\"'-x,y\",0.25,false\r\n");
+  assert.equal(toCsv([['a', 1, true, null], ['=cmd', '-x,y', 0.25, false]]), "\"a\",1,true,\r\n\"'=cmd\",\"'-x,y\",0.25,false\r\n");
+  // A reader with `;` (or tab) as list separator must not split a text cell into a formula cell.
+  assert.equal(toCsv([["x;=cmd|' /C calc'!A0;", 'a\tb|c']]), "\"x;=cmd|' /C calc'!A0;\",\"a\tb|c\"\r\n");
   assert.equal(toCsv([]), '');
 });
 
@@ -211,7 +213,7 @@ test('results export round-trips through the parser', () => {
     { text: '<img src=x onerror=alert(1)>', label: 'bot', score: 0.5, truncated: false, probabilities: { human: 0.5, bot: 0.5 } },
   ];
   const csv = resultsToCsv(items, ['human', 'bot']);
-  assert.ok(csv.startsWith('text,label,score,truncated,p_human,p_bot\r\n'));
+  assert.ok(csv.startsWith('"text","label","score","truncated","p_human","p_bot"\r\n'));
   const p = parseDelimited(csv, { delimiter: ',' });
   assert.deepEqual(p.errors, []);
   assert.deepEqual(p.header, ['text', 'label', 'score', 'truncated', 'p_human', 'p_bot']);
