@@ -13,6 +13,9 @@ pub enum Error {
     /// The weights file is corrupt, truncated, or does not match the config.
     #[error("invalid weights: {0}")]
     Weights(String),
+    /// `manifest.json` is malformed, or a file differs from its listing there.
+    #[error("model manifest: {0}")]
+    Manifest(String),
     /// The caller passed something the API cannot act on.
     #[error("invalid input: {0}")]
     Input(String),

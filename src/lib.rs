@@ -22,6 +22,7 @@ pub mod backend;
 pub mod classifier;
 pub mod config;
 pub mod error;
+pub mod manifest;
 pub mod math;
 pub mod model;
 pub mod pass;

@@ -414,8 +414,8 @@ fn bench_model(dir: &Path, args: &BenchArgs) -> Result<ModelReport> {
     let files = ModelFiles::read(dir)?;
     let options = LoadOptions {
         backend: args.backend,
-        max_length: args.max_length,
-        temperature: files.temperature,
+        max_length: files.max_length(args.max_length),
+        temperature: files.temperature(),
         // The backend's default passes, as `predict` and the page run them.
         batch_size: None,
         cpu_engine: args.cpu_engine,

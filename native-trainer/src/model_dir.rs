@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use tweetguard::manifest::Manifest;
 
 /// The files of one model, read into memory.
 pub struct ModelFiles {
@@ -12,8 +13,8 @@ pub struct ModelFiles {
     pub tokenizer: Vec<u8>,
     pub weights: Vec<u8>,
     pub weights_name: &'static str,
-    /// Calibration temperature from `manifest.json`, when the folder has one.
-    pub temperature: Option<f32>,
+    /// `manifest.json`, when the folder has one (an export's `model/`); its files were checked against it.
+    pub manifest: Option<Manifest>,
 }
 
 /// Weight files in order of preference for inference (the int8 file the browser runs first) and for
@@ -39,21 +40,29 @@ impl ModelFiles {
         let Some(weights_name) = preference.into_iter().find(|f| dir.join(f).is_file()) else {
             bail!("{} has no {} or {}", dir.display(), preference[0], preference[1]);
         };
-        let temperature = match std::fs::read(dir.join("manifest.json")) {
-            Ok(bytes) => {
-                let manifest: serde_json::Value = serde_json::from_slice(&bytes).context("parsing manifest.json")?;
-                manifest.pointer("/calibration/temperature").and_then(|t| t.as_f64()).map(|t| t as f32)
-            }
-            Err(_) => None,
+        let manifest = match std::fs::read(dir.join("manifest.json")) {
+            Ok(bytes) => Some(Manifest::parse(&bytes).with_context(|| format!("reading {}", dir.join("manifest.json").display()))?),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(err) => return Err(err).with_context(|| format!("reading {}", dir.join("manifest.json").display())),
         };
-        Ok(Self {
-            config: read("config.json")?,
-            tokenizer: read("tokenizer.json")?,
-            weights: read(weights_name)?,
-            weights_name,
-            temperature,
-            dir,
-        })
+        let files = Self { config: read("config.json")?, tokenizer: read("tokenizer.json")?, weights: read(weights_name)?, weights_name, manifest, dir };
+        if let Some(manifest) = &files.manifest {
+            // As the page does: the files must be the ones the export listed.
+            for (name, bytes) in [("config.json", &files.config), ("tokenizer.json", &files.tokenizer), (weights_name, &files.weights)] {
+                manifest.verify(name, bytes).with_context(|| format!("checking {} against its manifest", files.dir.display()))?;
+            }
+        }
+        Ok(files)
+    }
+
+    /// Calibration temperature from `manifest.json`, when the folder has one.
+    pub fn temperature(&self) -> Option<f32> {
+        self.manifest.as_ref().and_then(Manifest::temperature)
+    }
+
+    /// The maximum length the model was exported with (the manifest's), unless the caller gives one.
+    pub fn max_length(&self, requested: Option<usize>) -> Option<usize> {
+        requested.or_else(|| self.manifest.as_ref().and_then(|m| m.max_length))
     }
 
     pub fn bytes(&self) -> tweetguard::ModelBytes<'_> {

@@ -47,8 +47,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let files = ModelFiles::read(&args.model)?;
     let options = LoadOptions {
         backend: args.backend,
-        max_length: args.max_length,
-        temperature: files.temperature,
+        max_length: files.max_length(args.max_length),
+        temperature: files.temperature(),
         batch_size: args.batch_size,
         cpu_engine: args.cpu_engine,
         head: args.untrained_head_seed.map_or(HeadInit::Require, |seed| HeadInit::RandomIfMissing { seed }),
