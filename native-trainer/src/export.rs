@@ -129,6 +129,7 @@ impl Export {
         .context("loading the exported int8 model through the core crate")?;
         let (int8_logits, _) = core_logits(&classifier, &self.validation)?;
         let int8_eval = Evaluation::from_logits(&int8_logits, &gold);
+        let agreement = Agreement::between(&self.validation_logits, &int8_logits);
 
         let hf = out.join("hf");
         write_atomic(&hf.join("config.json"), &config_json)?;
@@ -136,7 +137,7 @@ impl Export {
         write_atomic(&hf.join("model.safetensors"), &self.hf_weights)?;
 
         let model = out.join("model");
-        let card = self.model_card(&f32_eval.metrics, &int8_eval.metrics, temperature, ece_before, ece_after);
+        let card = self.model_card(&f32_eval.metrics, &int8_eval.metrics, &agreement, temperature, ece_before, ece_after);
         let files: [(&str, &[u8]); 4] = [
             ("config.json", &config_json),
             ("tokenizer.json", &self.tokenizer),
@@ -155,7 +156,8 @@ impl Export {
             "dtype": "int8",
             "weight_format": quant::FORMAT_INT8,
             "files": listed,
-            "metrics": {"validation": {"f32": metrics_json(&f32_eval.metrics), "int8": metrics_json(&int8_eval.metrics), "rows": gold.len()}},
+            "metrics": {"validation": {"f32": metrics_json(&f32_eval.metrics), "int8": metrics_json(&int8_eval.metrics), "rows": gold.len(),
+                "int8_vs_f32": {"same_label": agreement.same_label, "max_abs_logit_diff": agreement.max_abs_diff, "mean_abs_logit_diff": agreement.mean_abs_diff}}},
             "calibration": {"temperature": temperature, "ece_before": ece_before, "ece_after": ece_after},
             "training_args": self.training_args,
             "source": self.source,
@@ -177,15 +179,16 @@ impl Export {
         Ok(Outcome { f32: f32_eval.metrics, int8: int8_eval.metrics, temperature, ece_before, ece_after })
     }
 
-    fn model_card(&self, f32: &Metrics, int8: &Metrics, temperature: f64, ece_before: f64, ece_after: f64) -> String {
-        format!(
+    fn model_card(&self, f32: &Metrics, int8: &Metrics, agreement: &Agreement, temperature: f64, ece_before: f64, ece_after: f64) -> String {
+        let mut card = format!(
             "# tweetguard bot-or-human classifier\n\n\
              Fine-tuned from `{source}` ({layers} layers, hidden {hidden}) to tell bot-written tweets from human ones.\n\n\
              ## Data\nTweepFake (Fagni et al., 2021): tweets from 17 human accounts and 23 bot accounts, 2019-2020. \
              Validation rows used here: {rows}.\n\n\
              ## Metrics (validation)\n| weights | accuracy | precision | recall | F1 | MCC |\n|---|---|---|---|---|---|\n\
              | f32 | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n| int8 (what the browser runs) | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n\n\
-             int8 minus f32 accuracy: {:+.2} points (negative: int8 is worse).\n\n\
+             int8 minus f32 accuracy: {:+.2} points (negative: int8 is worse). The int8 model gives the f32 model's label \
+             on {same} of {rows} rows; logits differ by at most {max_diff:.3} ({mean_diff:.4} on average).\n\n\
              ## Calibration\nScores are softmax probabilities at temperature {temperature:.3}, fitted on the validation split \
              (expected calibration error {ece_before:.4} before, {ece_after:.4} after).\n\n\
              ## Intended use and limits\n- English tweets, judged one at a time; a single tweet is weak evidence about an account.\n\
@@ -199,6 +202,65 @@ impl Export {
             layers = self.config.num_hidden_layers,
             hidden = self.config.hidden_size,
             rows = self.validation.len(),
-        )
+            same = agreement.same_label,
+            max_diff = agreement.max_abs_diff,
+            mean_diff = agreement.mean_abs_diff,
+        );
+        if !self.history.is_empty() {
+            card += &self.training_section();
+        }
+        card
     }
+
+    /// How the model was trained: the arguments, the machine and each epoch's validation.
+    fn training_section(&self) -> String {
+        let mut section = String::from(
+            "\n## Training\nThe epoch metrics are measured on the validation split, which also chose the recipe: \
+             they are not a held-out test.\n\n| epoch | train loss | validation loss | accuracy | F1 | MCC | last weights' accuracy | samples/s |\n\
+             |---|---|---|---|---|---|---|---|\n",
+        );
+        for e in &self.history.epochs {
+            let last = e.last_weights_accuracy.map_or("-".to_string(), |a| format!("{a:.4}"));
+            let _ = writeln!(
+                section,
+                "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {last} | {:.1} |",
+                e.epoch, e.train_loss, e.validation_loss, e.validation_accuracy, e.validation_f1, e.validation_mcc, e.samples_per_s
+            );
+        }
+        let _ = write!(
+            section,
+            "\nTrained on {machine} with `native-trainer train` and these arguments:\n\n```json\n{args}\n```\n",
+            machine = machine(),
+            args = serde_json::to_string_pretty(&self.training_args).unwrap_or_default(),
+        );
+        section
+    }
+}
+
+/// How closely the int8 model follows the f32 model on the same rows.
+pub struct Agreement {
+    pub same_label: usize,
+    pub max_abs_diff: f32,
+    pub mean_abs_diff: f32,
+}
+
+impl Agreement {
+    pub fn between(f32_logits: &[Vec<f32>], int8_logits: &[Vec<f32>]) -> Self {
+        let argmax = |row: &[f32]| row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+        let same_label = f32_logits.iter().zip(int8_logits).filter(|(a, b)| argmax(a) == argmax(b)).count();
+        let diffs: Vec<f32> = f32_logits.iter().zip(int8_logits).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs())).collect();
+        let max_abs_diff = diffs.iter().copied().fold(0.0, f32::max);
+        let mean_abs_diff = diffs.iter().sum::<f32>() / diffs.len().max(1) as f32;
+        Self { same_label, max_abs_diff, mean_abs_diff }
+    }
+}
+
+/// The CPU and core count, for the record.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu} ({cores} threads available)")
 }

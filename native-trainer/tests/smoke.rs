@@ -62,6 +62,10 @@ fn trains_evaluates_and_exports_on_cpu() {
         assert!(std::fs::read_to_string(out.join(svg)).unwrap().starts_with("<svg"), "{svg} is not an SVG document");
     }
     assert_eq!(std::fs::read_to_string(out.join("predictions.txt")).unwrap().lines().count(), 256);
+    // The card says how the model was made: each epoch's validation and the arguments.
+    let card = std::fs::read_to_string(out.join("model/MODEL_CARD.md")).unwrap();
+    assert!(card.contains("## Training") && card.contains("| 2 |") && card.contains("\"num_train_epochs\": 2.0"), "{card}");
+    assert!(card.contains("gives the f32 model's label on 256 of 256 rows"), "{card}");
     let losses: Vec<f64> = std::fs::read_to_string(out.join("training_loss.tsv")).unwrap().lines().skip(1).map(|l| l.split('\t').nth(1).unwrap().parse().unwrap()).collect();
     let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
     let (first, last) = (mean(&losses[..6]), mean(&losses[losses.len() - 6..]));
@@ -97,7 +101,17 @@ fn trains_evaluates_and_exports_on_cpu() {
     assert!(status.success());
     assert!(again.join("confusion_matrix.svg").is_file() && !again.join("training_curve.svg").exists(), "export draws no training curve");
     let manifest2: serde_json::Value = serde_json::from_slice(&std::fs::read(again.join("model/manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest2["metrics"]["validation"], manifest["metrics"]["validation"]);
+    let (v2, v1) = (&manifest2["metrics"]["validation"], &manifest["metrics"]["validation"]);
+    for key in ["f32", "int8", "rows"] {
+        assert_eq!(v2[key], v1[key], "{key}");
+    }
+    // train's f32 logits come from its own validation pass, export's from a fresh one: the same to
+    // summation order.
+    let (a2, a1) = (&v2["int8_vs_f32"], &v1["int8_vs_f32"]);
+    assert_eq!(a2["same_label"], a1["same_label"]);
+    for key in ["max_abs_logit_diff", "mean_abs_logit_diff"] {
+        assert!((a2[key].as_f64().unwrap() - a1[key].as_f64().unwrap()).abs() < 1e-4, "{key}: {a2} vs {a1}");
+    }
     let (a, b) = (std::fs::read(again.join("model/model.int8.safetensors")).unwrap(), std::fs::read(out.join("model/model.int8.safetensors")).unwrap());
     let (a, b) = (safetensors::SafeTensors::deserialize(&a).unwrap(), safetensors::SafeTensors::deserialize(&b).unwrap());
     assert_eq!(a.len(), b.len());
