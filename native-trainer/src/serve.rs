@@ -1,14 +1,20 @@
 //! `serve`: the web page (`www/`) and a model folder (at `/model/`) on 127.0.0.1, with the headers the page
 //! relies on: `application/wasm`, cross-origin isolation (COOP/COEP) and a Content-Security-Policy that lets
 //! the page talk to its own origin only. Only files the model's manifest lists are served from `/model/`.
+//! HTTP is hyper's (tiny_http's connection pool could leave a new keep-alive connection queued behind
+//! idle ones, and a page load then stalled for minutes).
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use tiny_http::{Header, Method, Request, Response, Server};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
 
 /// The page may load scripts, styles, workers, wasm and data from its own origin only; wasm compilation
 /// needs `'wasm-unsafe-eval'` (not `'unsafe-eval'`); nothing may frame it or receive its forms.
@@ -197,47 +203,39 @@ pub fn security_headers() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header names and values are valid")
-}
+/// The most a request's head may take to arrive, and the most bytes it may have: a stalled or
+/// oversized client is cut off instead of holding a connection.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_HEAD_BYTES: usize = 16 * 1024;
 
-fn respond(site: &Site, port: u16, request: Request, quiet: bool) {
-    let method = request.method().clone();
-    let url = request.url().to_string();
-    let host = request.headers().iter().find(|h| h.field.equiv("Host")).map(|h| h.value.as_str().to_string());
-    let mut headers: Vec<Header> = security_headers().into_iter().map(|(n, v)| header(n, v)).collect();
-    let file = match site.resolve(&url) {
-        _ if !is_own_host(host.as_deref(), port) => Err((421, "misdirected request: this server answers only to 127.0.0.1, localhost and [::1]")),
-        _ if !matches!(method, Method::Get | Method::Head) => {
-            headers.push(header("Allow", "GET, HEAD"));
-            Err((405, "method not allowed"))
-        }
-        Target::File(path) => File::open(&path).map(|file| (path, file)).map_err(|_| (404, "not found")),
-        Target::NotFound => Err((404, "not found")),
-        Target::Forbidden => Err((403, "forbidden")),
-    };
-    let (status, result) = match file {
-        Ok((path, file)) => {
-            headers.push(header("Content-Type", site.content_type(&path)));
-            (200, request.respond(with_headers(Response::from_file(file), headers)))
-        }
-        Err((status, text)) => (status, request.respond(with_headers(Response::from_string(text).with_status_code(status), headers))),
-    };
-    if !quiet {
-        // The URL is the client's: escaped, so it cannot send escape sequences to the terminal.
-        let url = url.escape_debug();
-        match result {
-            Ok(()) => eprintln!("{method} {url} {status}"),
-            Err(err) => eprintln!("{method} {url} {status} (client went away: {err})"),
-        }
+/// The answer to one request: status, the headers of [`security_headers`] plus content type, and body.
+pub fn respond(site: &Site, port: u16, method: &Method, url: &str, host: Option<&str>) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder();
+    for (name, value) in security_headers() {
+        builder = builder.header(name, value);
     }
-}
-
-fn with_headers<R: std::io::Read>(mut response: Response<R>, headers: Vec<Header>) -> Response<R> {
-    for h in headers {
-        response.add_header(h);
-    }
-    response
+    let text = |builder: hyper::http::response::Builder, status: u16, text: &'static str| {
+        builder.status(status).header("Content-Type", "text/plain; charset=utf-8").body(Full::new(Bytes::from_static(text.as_bytes())))
+    };
+    let response = if !is_own_host(host, port) {
+        text(builder, 421, "misdirected request: this server answers only to 127.0.0.1, localhost and [::1]")
+    } else if method != Method::GET && method != Method::HEAD {
+        text(builder.header("Allow", "GET, HEAD"), 405, "method not allowed")
+    } else {
+        match site.resolve(url) {
+            Target::File(path) => match std::fs::read(&path) {
+                Ok(bytes) => {
+                    let builder = builder.status(200).header("Content-Type", site.content_type(&path)).header("Content-Length", bytes.len());
+                    let body = if method == Method::HEAD { Bytes::new() } else { Bytes::from(bytes) };
+                    builder.body(Full::new(body))
+                }
+                Err(_) => text(builder, 404, "not found"),
+            },
+            Target::NotFound => text(builder, 404, "not found"),
+            Target::Forbidden => text(builder, 403, "forbidden"),
+        }
+    };
+    response.expect("static header names and values are valid")
 }
 
 fn default_www() -> PathBuf {
@@ -252,26 +250,47 @@ fn default_www() -> PathBuf {
 pub fn run(args: ServeArgs) -> Result<()> {
     let www = args.www.clone().unwrap_or_else(default_www);
     let site = Arc::new(Site::new(&www, &args.model)?);
-    let server = Server::http(("127.0.0.1", args.port))
-        .map_err(|err| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {err}", args.port))?;
-    let port = server.server_addr().to_ip().map(|a| a.port()).context("the server has no TCP address")?;
-    println!("serving {} with the model {} on http://127.0.0.1:{port}/", www.display(), site.model.display());
-    println!("(WebGPU, the Cache API and service workers need localhost or HTTPS; press Ctrl+C to stop)");
-    let server = Arc::new(server);
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let (server, site) = (server.clone(), site.clone());
-            std::thread::spawn(move || {
-                for request in server.incoming_requests() {
-                    respond(&site, port, request, args.quiet);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+            .await
+            .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+        let port = listener.local_addr()?.port();
+        println!("serving {} with the model {} on http://127.0.0.1:{port}/", www.display(), site.model.display());
+        println!("(WebGPU, the Cache API and service workers need localhost or HTTPS; press Ctrl+C to stop)");
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    eprintln!("accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
                 }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().ok();
-    }
-    Ok(())
+            };
+            let site = site.clone();
+            let quiet = args.quiet;
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let site = site.clone();
+                    async move {
+                        let host = request.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok());
+                        let url = request.uri().path_and_query().map_or("/", |p| p.as_str());
+                        let response = respond(&site, port, request.method(), url, host);
+                        if !quiet {
+                            // The URL is the client's: escaped, so it cannot send escape sequences to the terminal.
+                            eprintln!("{} {} {}", request.method(), url.escape_debug(), response.status().as_u16());
+                        }
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                let mut http = hyper::server::conn::http1::Builder::new();
+                http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
+                // A client that goes away mid-response is no error of ours.
+                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    })
 }
 
 #[cfg(test)]
