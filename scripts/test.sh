@@ -2,14 +2,14 @@
 # Runs every test: native (parity with PyTorch goldens, int8 format, tokenizer parity with the Python
 # wheel, bad input, CLI), the web page end to end (native-trainer serve + chromedriver), and the core in
 # headless Chromium (the same parity and error cases on a page and in a dedicated worker). Installs
-# prerequisites first (scripts/setup.sh), so it works on a fresh machine.
+# prerequisites first (scripts/setup-tests.sh), so it works on a fresh machine.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 stage() { printf '\n=== %s (%s, +%ss)\n' "$1" "$(date +%T)" "$SECONDS"; }
 
 stage "setup"
-scripts/setup.sh
+scripts/setup-tests.sh
 
 stage "the page's JavaScript unit tests (CSV parsing and export, SHA-256, explanations, model store)"
 node --test www/tests/
@@ -20,8 +20,14 @@ scripts/build-wasm.sh --dev
 stage "native tests (incl. the page end-to-end tests in headless Chromium)"
 cargo test --workspace
 
-stage "browser tests (headless Chromium: page and dedicated worker)"
-CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}" \
-  cargo test -p tweetguard --target wasm32-unknown-unknown --test browser_page --test browser_worker
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
+stage "browser tests, simd128 build (headless Chromium: page and dedicated worker)"
+cargo test -p tweetguard --target wasm32-unknown-unknown --test browser_page --test browser_worker
+
+stage "browser tests, relaxed-SIMD build (the int8 engine's relaxed dot-product kernels)"
+# shellcheck source=scripts/wasm-flags.sh
+source scripts/wasm-flags.sh
+cargo test -p tweetguard --target wasm32-unknown-unknown --target-dir target/relaxed \
+  --config "target.wasm32-unknown-unknown.rustflags=$RELAXED_RUSTFLAGS" --test browser_page --test browser_worker
 
 stage "done"

@@ -51,6 +51,16 @@ pub fn validation_texts() -> Option<Vec<String>> {
     Some(reader.records().map(|r| r.expect("validation.csv row").get(1).unwrap_or_default().to_string()).collect())
 }
 
+/// `(text, account.type)` of every `validation.csv` row, in file order.
+pub fn validation_rows() -> Option<Vec<(String, String)>> {
+    let dir = tweepfake_dir()?;
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_path(dir.join("validation.csv")).ok()?;
+    let headers = reader.headers().expect("validation.csv header").clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("validation.csv has no {name} column"));
+    let (text, label) = (column("text"), column("account.type"));
+    Some(reader.records().map(|r| r.expect("validation.csv row")).map(|r| (r[text].to_string(), r[label].to_string())).collect())
+}
+
 /// The all-MiniLM-L6-v2 folder: `TWEETGUARD_MINILM_DIR`, else `.models/all-MiniLM-L6-v2`
 /// (where `scripts/fetch-minilm.sh` puts it).
 pub fn minilm_dir() -> Option<PathBuf> {
