@@ -2,7 +2,7 @@
 // network-first with a cache fallback (so changes show up at once, and the page works offline after
 // the first visit). It never touches the model folder (model/): model-store.js caches that itself.
 
-const VERSION = 'v1';
+const VERSION = 'v2';
 const SHELL_CACHE = `tweetguard-shell-${VERSION}`;
 const SHELL_PREFIX = 'tweetguard-shell-';
 const SHELL_FILES = [
@@ -12,6 +12,8 @@ const SHELL_FILES = [
   'favicon.svg',
   'app.js',
   'worker.js',
+  'pool.js',
+  'wasm-build.js',
   'model-store.js',
   'csv.js',
   'explain.js',
@@ -22,9 +24,11 @@ const SHELL_FILES = [
   'pkg/tweetguard.js',
   'pkg/tweetguard_bg.wasm',
 ];
+// The relaxed-SIMD build: cached when the worker loads it (only browsers that run it fetch it), not precached.
+const CACHED_WHEN_FETCHED = ['pkg/relaxed/tweetguard.js', 'pkg/relaxed/tweetguard_bg.wasm'];
 
 const scopeUrl = new URL(self.registration.scope);
-const shellPaths = new Set(SHELL_FILES.map((f) => new URL(f, scopeUrl).pathname));
+const shellPaths = new Set([...SHELL_FILES, ...CACHED_WHEN_FETCHED].map((f) => new URL(f, scopeUrl).pathname));
 const modelPath = new URL('model/', scopeUrl).pathname;
 
 self.addEventListener('install', (event) => {
