@@ -6,7 +6,7 @@
 # int8; its MODEL_CARD.md says how it was made) without training anything. Variables:
 #   MODEL=DIR     serve another model folder instead (an export's OUT/ or OUT/model/)
 #   TRAIN=1       fine-tune a new model first with the shipped model's recipe (all 20,712 rows, 3 epochs,
-#                 release build: about 30 minutes on 2 CPU cores) into RUN_DIR (default runs/minilm),
+#                 release build: 50 minutes on 2 CPU cores with builds beside it) into RUN_DIR (default runs/minilm),
 #                 reused on the next run; TRAIN_EPOCHS and TRAIN_LIMIT (rows) shorten it
 #   PORT=P        the port (default 8080)
 set -euo pipefail
@@ -22,23 +22,27 @@ model="${MODEL:-models/tweetguard-minilm-l6}"
 if [ "${TRAIN:-0}" = 1 ]; then
   run_dir="${RUN_DIR:-runs/minilm}"
   model="$run_dir"
+  # Training wants the release build; predict and serve then use it too (one build, not two).
+  stage "building the CLI (release, for training)"
+  cargo build --release -p native-trainer
+  bin=target/release/native-trainer
   if [ -f "$run_dir/model/manifest.json" ]; then
     stage "reusing the model trained in $run_dir (delete it to train again)"
   else
-    stage "building the trainer (release)"
-    cargo build --release -p native-trainer
     limit_args=()
     [ -n "${TRAIN_LIMIT:-}" ] && limit_args=(--limit "$TRAIN_LIMIT")
     stage "fine-tuning all-MiniLM-L6-v2 on TweepFake (CPU; the shipped model's recipe)"
-    target/release/native-trainer train --model .models/all-MiniLM-L6-v2 --output-dir "$run_dir" --overwrite-output-dir \
+    "$bin" train --model .models/all-MiniLM-L6-v2 --output-dir "$run_dir" --overwrite-output-dir \
       --num-train-epochs "${TRAIN_EPOCHS:-3}" --learning-rate 5e-5 --train-batch-size 32 --ema-decay 0.999 --seed 0 \
       --device cpu "${limit_args[@]}"
   fi
 fi
 
-stage "building the CLI"
-cargo build -p native-trainer
-bin=target/debug/native-trainer
+if [ -z "${bin:-}" ]; then
+  stage "building the CLI"
+  cargo build -p native-trainer
+  bin=target/debug/native-trainer
+fi
 stage "building the browser package (two wasm builds)"
 scripts/build-wasm.sh
 

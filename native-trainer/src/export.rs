@@ -248,9 +248,9 @@ impl Agreement {
     pub fn between(f32_logits: &[Vec<f32>], int8_logits: &[Vec<f32>]) -> Self {
         let argmax = |row: &[f32]| row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
         let same_label = f32_logits.iter().zip(int8_logits).filter(|(a, b)| argmax(a) == argmax(b)).count();
-        let diffs: Vec<f32> = f32_logits.iter().zip(int8_logits).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs())).collect();
-        let max_abs_diff = diffs.iter().copied().fold(0.0, f32::max);
-        let mean_abs_diff = diffs.iter().sum::<f32>() / diffs.len().max(1) as f32;
+        let diffs = f32_logits.iter().zip(int8_logits).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()));
+        let (count, sum, max_abs_diff) = diffs.fold((0usize, 0.0f32, 0.0f32), |(n, sum, max), d| (n + 1, sum + d, max.max(d)));
+        let mean_abs_diff = sum / count.max(1) as f32;
         Self { same_label, max_abs_diff, mean_abs_diff }
     }
 }

@@ -15,6 +15,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tweetguard::manifest::Manifest;
 
 /// The page may load scripts, styles, workers, wasm and data from its own origin only; wasm compilation
 /// needs `'wasm-unsafe-eval'` (not `'unsafe-eval'`); nothing may frame it or receive its forms.
@@ -64,13 +65,11 @@ impl Site {
         }
         let model = model_folder(model)?;
         let manifest_path = model.join("manifest.json");
-        let manifest: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?,
-        )
-        .with_context(|| format!("{} is not valid JSON", manifest_path.display()))?;
+        let manifest = Manifest::parse(&std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?)
+            .with_context(|| format!("reading {}", manifest_path.display()))?;
         let mut model_files = BTreeSet::from(["manifest.json".to_string()]);
-        for file in manifest["files"].as_array().context("manifest.json has no \"files\" list")? {
-            let path = file["path"].as_str().context("a manifest file entry has no \"path\"")?;
+        for file in &manifest.files {
+            let path = file.path.as_str();
             if !is_plain_segment(path) {
                 bail!("manifest.json lists {path:?}, which is not a plain file name");
             }
@@ -308,7 +307,8 @@ mod tests {
         std::fs::write(www.join("pkg/tweetguard_bg.wasm"), "").unwrap();
         std::fs::write(model.join("config.json"), "{}").unwrap();
         std::fs::write(model.join("secret.txt"), "not listed").unwrap();
-        std::fs::write(model.join("manifest.json"), r#"{"files":[{"path":"config.json"}]}"#).unwrap();
+        let manifest = r#"{"format_version": 1, "labels": ["human", "bot"], "files": [{"path": "config.json", "bytes": 2, "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}]}"#;
+        std::fs::write(model.join("manifest.json"), manifest).unwrap();
         let site = Site::new(&www, &dir.path().join("run")).unwrap();
         (dir, site)
     }
