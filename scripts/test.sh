@@ -24,4 +24,10 @@ export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_T
 stage "browser tests, simd128 build (headless Chromium: page and dedicated worker)"
 cargo test -p tweetguard --target wasm32-unknown-unknown --test browser_page --test browser_worker
 
+# shellcheck source=scripts/wasm-flags.sh
+source scripts/wasm-flags.sh
+stage "browser tests, relaxed-SIMD build (what Chromium runs: the relaxed int8 kernels, checked to have run)"
+cargo test -p tweetguard --target wasm32-unknown-unknown --target-dir target/relaxed \
+  --config "target.wasm32-unknown-unknown.rustflags=$RELAXED_RUSTFLAGS" --test browser_page --test browser_worker
+
 stage "done"

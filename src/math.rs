@@ -71,6 +71,28 @@ pub fn tanh(x: f32) -> f32 {
     ((1.0 - e) / (1.0 + e)).copysign(x)
 }
 
+/// The smaller of `a` and `b`, ignoring a NaN `b` (as `f32::min` does when `a` is a number). Written as a
+/// comparison and a select, which is `f32x4.pmin` in wasm and `minps` on x86: `f32::min` is a call to
+/// libm's `fminf` per element in wasm (it never vectorises there), and the hot loops call it per value.
+#[inline(always)]
+pub fn min(a: f32, b: f32) -> f32 {
+    if b < a {
+        b
+    } else {
+        a
+    }
+}
+
+/// The larger of `a` and `b`, as [`min`] (`f32x4.pmax`, `maxps`).
+#[inline(always)]
+pub fn max(a: f32, b: f32) -> f32 {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+
 /// Lanes of the partial sums in [`sum`], [`min_max`]: eight independent accumulators, which the
 /// compiler keeps in vector registers (a plain fold is one sequential dependency chain: f32 addition is
 /// not associative, so it never vectorises).
@@ -105,6 +127,20 @@ pub fn sum_squares_about(x: &[f32], mean: f32) -> f32 {
     acc.iter().sum::<f32>() + tail.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
 }
 
+/// The largest of `x` (`-inf` for none; NaN ignored), in lanes as [`sum`].
+#[inline]
+pub fn max_of(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a = max(*a, v);
+        }
+    }
+    acc.iter().chain(tail).fold(f32::NEG_INFINITY, |a, &v| max(a, v))
+}
+
 /// `(min(x ∪ {0}), max(x ∪ {0}))`, vectorised as [`sum`] is.
 #[inline]
 pub fn min_max_with_zero(x: &[f32]) -> (f32, f32) {
@@ -113,12 +149,12 @@ pub fn min_max_with_zero(x: &[f32]) -> (f32, f32) {
     let tail = chunks.remainder();
     for chunk in chunks {
         for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(chunk) {
-            *l = l.min(v);
-            *h = h.max(v);
+            *l = min(*l, v);
+            *h = max(*h, v);
         }
     }
-    let fold = |(lo, hi): (f32, f32), v: &f32| (lo.min(*v), hi.max(*v));
-    let (l, h) = lo.iter().zip(&hi).fold((0f32, 0f32), |(a, b), (l, h)| (a.min(*l), b.max(*h)));
+    let fold = |(lo, hi): (f32, f32), v: &f32| (min(lo, *v), max(hi, *v));
+    let (l, h) = lo.iter().zip(&hi).fold((0f32, 0f32), |(a, b), (l, h)| (min(a, *l), max(b, *h)));
     tail.iter().fold((l, h), fold)
 }
 
@@ -184,6 +220,12 @@ mod tests {
         assert_eq!(min_max_with_zero(&[1.0, 2.0]), (0.0, 2.0), "the range includes 0");
         assert_eq!(min_max_with_zero(&[]), (0.0, 0.0));
         assert_eq!(sum(&[]), 0.0);
+        assert_eq!(min_max_with_zero(&[f32::NAN, -3.0, f32::NAN, 4.0]), (-3.0, 4.0), "NaN is ignored");
+        assert_eq!((min(1.0, f32::NAN), max(1.0, f32::NAN)), (1.0, 1.0));
+        assert_eq!((min(1.0, -2.0), max(1.0, -2.0)), (-2.0, 1.0));
+        assert_eq!(max_of(&x), 50.0);
+        assert_eq!(max_of(&[-3.0, f32::NAN, -2.5]), -2.5);
+        assert_eq!(max_of(&[]), f32::NEG_INFINITY);
     }
 
     #[test]

@@ -16,6 +16,11 @@ fn integer_dot_products_are_exact() {
 }
 
 #[test]
+fn quantizer_matches_the_portable_one_bit_for_bit() {
+    int8_cases::quantizer_matches_the_portable_one_bit_for_bit();
+}
+
+#[test]
 fn quantizer_keeps_zero_exact() {
     int8_cases::quantizer_keeps_zero_exact();
 }

@@ -82,6 +82,7 @@ fn int8_kernels_match_the_scalar_reference_bit_for_bit() {
     int8_cases::every_kernel_matches_the_reference();
     int8_cases::integer_dot_products_are_exact();
     int8_cases::quantizer_keeps_zero_exact();
+    int8_cases::quantizer_matches_the_portable_one_bit_for_bit();
 }
 
 fn files(weights: &[u8]) -> JsValue {

@@ -4,7 +4,7 @@
 //! instruction set available here must give the scalar reference's bits exactly.
 #![allow(dead_code)]
 
-use tweetguard::backend::int8::gemm::{matmul, quantize_block, reference_matmul, Isa, PackedMatrix, QuantizedRows};
+use tweetguard::backend::int8::gemm::{matmul, quantize_block, quantize_block_portable, reference_matmul, Isa, PackedMatrix, QuantizedRows};
 use tweetguard::weights::quant::QuantizedMatrix;
 
 /// A small deterministic generator (xorshift64*), so every platform sees the same inputs.
@@ -137,4 +137,30 @@ pub fn quantizer_keeps_zero_exact() {
     assert!(scale > 0.0);
     assert_eq!(quantize_block(&[0.0; 4], &mut out[..4]), (0.0, 0));
     assert!(out[..4].iter().all(|&q| q == 0));
+}
+
+/// The quantizer this target runs (explicit `simd128` for whole blocks in wasm) gives the portable
+/// version's bytes, scale and zero point on whole and partial blocks: random ranges, one-signed blocks,
+/// signed zeros, subnormals, values whose rounding lands outside 0..=127, and non-finite values.
+pub fn quantizer_matches_the_portable_one_bit_for_bit() {
+    let mut rng = Rng(0x51ed_2701);
+    let specials = [0.0f32, -0.0, f32::MIN_POSITIVE / 4.0, -1e-42, 1e30, -1e30, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+    for case in 0..2000 {
+        let len = if case % 5 == 0 { 1 + case % 32 } else { 32 };
+        let magnitude = [1e-6f32, 1.0, 1e3, 1e20][case % 4];
+        let mut values: Vec<f32> = (0..len)
+            .map(|_| match case % 7 {
+                0 => rng.uniform().abs() * magnitude,
+                1 => -rng.uniform().abs() * magnitude,
+                _ => rng.uniform() * magnitude,
+            })
+            .collect();
+        if case % 3 == 0 {
+            values[(rng.next() % len as u64) as usize] = specials[case / 3 % specials.len()];
+        }
+        let (mut got, mut want) = (vec![0u8; len], vec![0u8; len]);
+        let (gs, gz) = quantize_block(&values, &mut got);
+        let (ws, wz) = quantize_block_portable(&values, &mut want);
+        assert_eq!((gs.to_bits(), gz, &got), (ws.to_bits(), wz, &want), "case {case}: {values:?}");
+    }
 }

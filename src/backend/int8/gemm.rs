@@ -27,7 +27,7 @@ pub const PANEL: usize = 16;
 /// Most rows one micro-kernel call computes.
 pub const MAX_ROWS: usize = 4;
 /// Largest quantized activation.
-const Q_MAX: f32 = 127.0;
+pub(super) const Q_MAX: f32 = 127.0;
 
 /// Rows of activations quantized per block of 32: `x ≈ scale[b] * (q - zero[b])`, `q` in `0..=127`; each
 /// row padded to whole blocks with zeros (which quantize to the zero point).
@@ -86,29 +86,49 @@ impl QuantizedRows {
 
 /// Adding this rounds an f32 of magnitude below 2^22 to the nearest integer (ties to even) in plain
 /// arithmetic, which vectorises everywhere (`f32::round` is a library call on baseline x86-64 and wasm).
-const ROUNDER: f32 = 12_582_912.0;
+pub(super) const ROUNDER: f32 = 12_582_912.0;
 
 /// 7-bit quantization of up to one block: the range `[lo, hi] = [min(x, 0), max(x, 0)]` onto `0..=127`,
 /// so 0 is exact: `scale = (hi - lo) / 127`, `zero = clamp(round(-lo * (1 / scale)), 0, 127)`, `q =
-/// clamp(round(x * (1 / scale) + zero), 0, 127)` (f32; round = to nearest, ties to even). Returns `(scale, zero)`; a block of zeros (or of non-finite values) gets `(0, 0)` and all-zero
-/// `q`. A block's values are mostly one-signed after GELU, which a symmetric scale would spend half its
-/// range on: on the validation split this halves the labels that differ from the f32 model.
+/// clamp(round(x * (1 / scale) + zero), 0, 127)` (f32; round = to nearest, ties to even). Returns `(scale,
+/// zero)`; a block of zeros (or of non-finite values) gets `(0, 0)` and all-zero `q`. A block's values are
+/// mostly one-signed after GELU, which a symmetric scale would spend half its range on: on the validation
+/// split this halves the labels that differ from the f32 model. Whole blocks run through explicit
+/// `simd128` in wasm (the same bits as [`quantize_block_portable`], which the tests check).
+#[inline]
 pub fn quantize_block(values: &[f32], out: &mut [u8]) -> (f32, i32) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if let (Ok(values), Ok(out)) = (values.try_into(), out.try_into()) {
+        return super::wasm::quantize_block(values, out);
+    }
+    quantize_block_portable(values, out)
+}
+
+/// [`quantize_block`] in plain Rust (auto-vectorised), for any length up to a block.
+pub fn quantize_block_portable(values: &[f32], out: &mut [u8]) -> (f32, i32) {
     let (lo, hi) = crate::math::min_max_with_zero(values);
-    let scale = (hi - lo) / Q_MAX;
-    if scale == 0.0 || !scale.is_finite() {
+    let Some((inverse, zero)) = block_quantizer(lo, hi) else {
         out.fill(0);
         return (0.0, 0);
-    }
-    let inverse = 1.0 / scale;
-    let zero = rounded(-lo * inverse).clamp(0, Q_MAX as i32);
+    };
     // Adding zero + ROUNDER rounds v * inverse + zero to an integer (ties to even), which then sits in
     // the low mantissa bits: integer arithmetic from there on, so the loop vectorises.
     let offset = zero as f32 + ROUNDER;
     for (q, &v) in out.iter_mut().zip(values) {
         *q = ((v * inverse + offset).to_bits() as i32 - ROUNDER.to_bits() as i32).clamp(0, Q_MAX as i32) as u8;
     }
-    (scale, zero)
+    ((hi - lo) / Q_MAX, zero)
+}
+
+/// `(1 / scale, zero)` of a block whose range is `[lo, hi]`; `None` for a zero or non-finite scale.
+#[inline(always)]
+pub(super) fn block_quantizer(lo: f32, hi: f32) -> Option<(f32, i32)> {
+    let scale = (hi - lo) / Q_MAX;
+    if scale == 0.0 || !scale.is_finite() {
+        return None;
+    }
+    let inverse = 1.0 / scale;
+    Some((inverse, rounded(-lo * inverse).clamp(0, Q_MAX as i32)))
 }
 
 /// `round_ties_even(x)` for |x| < 2^22, by the same trick.

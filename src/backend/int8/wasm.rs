@@ -1,4 +1,4 @@
-//! wasm micro-kernels of [`super::gemm`]: relaxed SIMD (`i32x4.dot_i8x16_i7x16_add`, 16 multiply-adds per
+//! wasm kernels of [`super::gemm`]: the activation quantizer of a whole block, and the micro-kernels, relaxed SIMD (`i32x4.dot_i8x16_i7x16_add`, 16 multiply-adds per
 //! instruction; in the build made with `+relaxed-simd`) and baseline `simd128` (`i32x4.dot_i16x8_s` on
 //! values widened to 16 bits; every build). Each computes exactly [`super::gemm::tile_scalar`]. The relaxed
 //! instruction is checked on known inputs before use ([`relaxed_dot_is_exact`]): an engine may treat a
@@ -6,11 +6,50 @@
 
 use std::arch::wasm32::*;
 
-use super::gemm::{Tile, MAX_ROWS, PANEL};
+use super::gemm::{block_quantizer, Tile, MAX_ROWS, PANEL, Q_MAX, ROUNDER};
 use crate::weights::quant::BLOCK;
 
 /// Chunks of 4 input values per block.
 const CHUNKS: usize = BLOCK / 4;
+
+/// [`super::gemm::quantize_block`] of one whole block: the range from `f32x4.pmin`/`pmax`, and the clamp to `0..=127` from two saturating
+/// narrows (i32 to i16, i16 to u8) and a `u8x16.min`, which clamp exactly as `i32::clamp` does.
+pub fn quantize_block(values: &[f32; BLOCK], out: &mut [u8; BLOCK]) -> (f32, i32) {
+    // SAFETY: 32 f32 are 8 whole v128 loads, 32 bytes 2 whole v128 stores.
+    unsafe {
+        let p = values.as_ptr() as *const v128;
+        let v: [v128; 8] = std::array::from_fn(|i| v128_load(p.add(i)));
+        let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        // The range ignores NaN, as `crate::math::min`/`max` do. `f32x4.pmin`/`pmax` would too by the spec
+        // (a NaN second operand gives the first), but Chromium 156 was seen to return the NaN, so NaN
+        // lanes are zeroed first (x == x is false only for NaN); without NaN, `pmin`/`pmax` give the same
+        // range in any operand order (signed zeros aside, which give the same scale and zero point).
+        for x in v {
+            let x = v128_and(x, f32x4_eq(x, x));
+            lo = f32x4_pmin(lo, x);
+            hi = f32x4_pmax(hi, x);
+        }
+        lo = f32x4_pmin(lo, i32x4_shuffle::<2, 3, 0, 1>(lo, lo));
+        lo = f32x4_pmin(lo, i32x4_shuffle::<1, 0, 3, 2>(lo, lo));
+        hi = f32x4_pmax(hi, i32x4_shuffle::<2, 3, 0, 1>(hi, hi));
+        hi = f32x4_pmax(hi, i32x4_shuffle::<1, 0, 3, 2>(hi, hi));
+        let (lo, hi) = (f32x4_extract_lane::<0>(lo), f32x4_extract_lane::<0>(hi));
+        let Some((inverse, zero)) = block_quantizer(lo, hi) else {
+            *out = [0; BLOCK];
+            return (0.0, 0);
+        };
+        let (inverse, offset) = (f32x4_splat(inverse), f32x4_splat(zero as f32 + ROUNDER));
+        let rounder = i32x4_splat(ROUNDER.to_bits() as i32);
+        let q: [v128; 8] = v.map(|x| i32x4_sub(f32x4_add(f32x4_mul(x, inverse), offset), rounder));
+        let top = u8x16_splat(Q_MAX as u8);
+        for (half, q) in q.chunks_exact(4).enumerate() {
+            let low = i16x8_narrow_i32x4(q[0], q[1]);
+            let high = i16x8_narrow_i32x4(q[2], q[3]);
+            v128_store(out.as_mut_ptr().add(16 * half) as *mut v128, u8x16_min(u8x16_narrow_i16x8(low, high), top));
+        }
+        ((hi - lo) / Q_MAX, zero)
+    }
+}
 
 /// The 4 activation bytes at `offset` of row `m` in every 32-bit lane.
 #[inline(always)]
@@ -19,11 +58,13 @@ unsafe fn splat_lane(t: &Tile, m: usize, offset: usize) -> v128 {
 }
 
 /// Where row `m`'s sums of block `b` start: `-zero * S`, the zero point's share, for the four 4-column
-/// groups of a panel.
+/// groups of a panel. `|S| <= 32 * 128` fits the low i16 half of its i32 lane, so one `i32x4.dot_i16x8_s`
+/// (`pmaddwd`: one instruction; `i32x4.mul` is two on x86) with `[-zero, 0]` in each lane's halves gives
+/// `-zero * S` exactly, whatever the sign-extended high half holds.
 #[inline(always)]
 unsafe fn block_start(t: &Tile, m: usize, b: usize) -> [v128; 4] {
-    let zero = i32x4_splat(-*t.a_zeros.add(m * t.blocks + b));
-    std::array::from_fn(|g| i32x4_mul(v128_load(t.sums.add(b * PANEL + 4 * g) as *const v128), zero))
+    let zero = i32x4_splat(((-*t.a_zeros.add(m * t.blocks + b)) as u32 & 0xffff) as i32);
+    std::array::from_fn(|g| i32x4_dot_i16x8(v128_load(t.sums.add(b * PANEL + 4 * g) as *const v128), zero))
 }
 
 /// `sums[g] += convert(dots[g]) * (scales[g] * row scale)` for the four 4-column groups of a panel.
@@ -77,10 +118,14 @@ pub unsafe fn tile_simd128(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
     }
 }
 
-/// Relaxed SIMD, `R` rows from `first`: one `i32x4.dot_i8x16_i7x16_add` per 4 columns x 4 values.
+/// Relaxed SIMD, `R` rows from `first`: one `i32x4.dot_i8x16_i7x16_add` per 4 columns x 4 values. The f32
+/// sums live in `acc` between blocks (touched once per block), so the loop over a block keeps only its
+/// integer sums, the panel's 4 weight vectors and one activation splat in registers: 13 of x86's 16.
 #[cfg(target_feature = "relaxed-simd")]
 unsafe fn tile_relaxed_rows<const R: usize>(t: &Tile, first: usize, acc: &mut [[f32; PANEL]]) {
-    let mut sums = [[f32x4_splat(0.0); 4]; R];
+    for m in 0..R {
+        store_row(&mut acc[first + m], &[f32x4_splat(0.0); 4]);
+    }
     let mut w = t.panel;
     for b in 0..t.blocks {
         let mut dots: [[v128; 4]; R] = std::array::from_fn(|m| block_start(t, first + m, b));
@@ -95,11 +140,11 @@ unsafe fn tile_relaxed_rows<const R: usize>(t: &Tile, first: usize, acc: &mut [[
             w = w.add(4 * PANEL);
         }
         for m in 0..R {
-            scale_block(t, first + m, b, &mut sums[m], &dots[m]);
+            let row = &mut acc[first + m];
+            let mut sums: [v128; 4] = std::array::from_fn(|g| v128_load(row.as_ptr().add(4 * g) as *const v128));
+            scale_block(t, first + m, b, &mut sums, &dots[m]);
+            store_row(row, &sums);
         }
-    }
-    for m in 0..R {
-        store_row(&mut acc[first + m], &sums[m]);
     }
 }
 
