@@ -37,5 +37,5 @@ done
 
 {
   echo "date: $(date -u +%FT%TZ); chromium: $(chromium --version 2>/dev/null); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc)"
-  python3 scripts/bench_vs_ort_table.py "$out" "$n"
+  python3 scripts/bench_vs_ort_table.py "$out" "$n" "$model"
 } | tee "$out/table.md"

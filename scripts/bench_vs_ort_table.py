@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The table of scripts/bench-vs-ort.sh: medians over its rounds of our tweets/s and ONNX Runtime's, and the
-ratios issue 10 sets goals for. Usage: bench_vs_ort_table.py OUT_DIR N"""
-import glob, json, os, statistics, sys
+ratios issue 10 sets goals for, then the page's memory and download. Usage: bench_vs_ort_table.py OUT_DIR N [MODEL_DIR]"""
+import glob, gzip, json, os, statistics, sys
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 out, n = sys.argv[1], sys.argv[2]
+model_dir = sys.argv[3] if len(sys.argv) > 3 else os.path.join(ROOT, "models/tweetguard-minilm-l6")
 rounds = sorted(glob.glob(os.path.join(out, "round-*")))
 samples = {}
 
@@ -51,3 +53,21 @@ best_web_2 = max(((web, 2, b) for b in (1, 32) if (web, 2, b) in median), key=la
 if best_web_2:
     ratio(f"bulk: all workers vs ORT Web 2 threads (its best batch, {best_web_2[2]})", (page, "all workers", 32), best_web_2, ">= 1.5x")
 ratio("native, one thread, one tweet per call", (cli, 1, 1), (native, 1, 1), ">= 0.5x")
+
+
+def page_result(name):
+    text = open(os.path.join(rounds[-1], name + ".json")).read()
+    return json.loads(text[text.index("{"):])
+
+
+mib = lambda b: f"{b / 2**20:.1f} MiB"
+first = page_result("ours_web_1")
+print(f"\nMemory: wasm heap after load {mib(first['wasmHeapBytes']) if first.get('wasmHeapBytes') else 'not reported'} "
+      f"per worker ({first.get('wasmBuild')} build; weights stay int8)")
+if not os.path.exists(os.path.join(model_dir, "model.int8.safetensors")):
+    model_dir = os.path.join(model_dir, "model")  # an export's OUT/
+model_bytes = sum(os.path.getsize(os.path.join(model_dir, f)) for f in ("model.int8.safetensors", "config.json", "tokenizer.json"))
+for build, path in [("baseline", "www/pkg/tweetguard_bg.wasm"), ("relaxed", "www/pkg/relaxed/tweetguard_bg.wasm")]:
+    wasm = gzip.compress(open(os.path.join(ROOT, path), "rb").read(), 9)
+    print(f"Download ({build} build): wasm {mib(len(wasm))} gzip + model {mib(model_bytes)} (weights, config, tokenizer) "
+          f"= {mib(len(wasm) + model_bytes)}")

@@ -38,29 +38,32 @@ export interface ClassifyOutput {
 export interface ClassifierInfo {
   labels: string[]; maxLength: number; dtype: string; backend: "webgpu" | "cpu"; adapter?: string;
   untrainedHead: boolean; temperature: number;
+  /** What computes the CPU path's logits, e.g. "int8 wasm-relaxed-simd"; absent while only the GPU is loaded. */
+  cpuKernel?: string;
+  /** Bytes of wasm memory after load (its high-water mark). */
+  heapBytes?: number;
 }
 "#;
 
-fn js_error(message: impl std::fmt::Display) -> JsValue {
-    JsError::new(&message.to_string()).into()
+/// A thrown `Error` with `message` (every failure that crosses to JS is one; `?` on this crate's errors
+/// makes one too).
+fn error(message: impl std::fmt::Display) -> JsError {
+    JsError::new(&message.to_string())
 }
 
-fn get(object: &JsValue, key: &str) -> Result<JsValue, JsValue> {
+fn get(object: &JsValue, key: &str) -> Result<JsValue, JsError> {
     if !object.is_object() {
-        return Err(js_error(format!("expected an object with {key:?}")));
+        return Err(error(format!("expected an object with {key:?}")));
     }
-    Reflect::get(object, &JsValue::from_str(key))
+    Reflect::get(object, &JsValue::from_str(key)).map_err(|_| error(format!("could not read {key:?}")))
 }
 
-fn bytes_field(files: &JsValue, key: &str) -> Result<Vec<u8>, JsValue> {
+fn bytes_field(files: &JsValue, key: &str) -> Result<Vec<u8>, JsError> {
     let value = get(files, key)?;
-    value
-        .dyn_ref::<Uint8Array>()
-        .map(Uint8Array::to_vec)
-        .ok_or_else(|| js_error(format!("files.{key} must be a Uint8Array")))
+    value.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec).ok_or_else(|| error(format!("files.{key} must be a Uint8Array")))
 }
 
-fn number_field(options: &JsValue, key: &str) -> Result<Option<f64>, JsValue> {
+fn number_field(options: &JsValue, key: &str) -> Result<Option<f64>, JsError> {
     if options.is_undefined() || options.is_null() {
         return Ok(None);
     }
@@ -68,25 +71,25 @@ fn number_field(options: &JsValue, key: &str) -> Result<Option<f64>, JsValue> {
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
-    value.as_f64().map(Some).ok_or_else(|| js_error(format!("options.{key} must be a number")))
+    value.as_f64().map(Some).ok_or_else(|| error(format!("options.{key} must be a number")))
 }
 
-fn whole_number(value: Option<f64>, key: &str) -> Result<Option<usize>, JsValue> {
+fn whole_number(value: Option<f64>, key: &str) -> Result<Option<usize>, JsError> {
     match value {
         None => Ok(None),
         Some(v) if v.fract() == 0.0 && (1.0..=1e9).contains(&v) => Ok(Some(v as usize)),
-        Some(v) => Err(js_error(format!("options.{key} must be a positive whole number, got {v}"))),
+        Some(v) => Err(error(format!("options.{key} must be a positive whole number, got {v}"))),
     }
 }
 
-fn parse_options(options: &JsValue) -> Result<LoadOptions, JsValue> {
+fn parse_options(options: &JsValue) -> Result<LoadOptions, JsError> {
     let mut parsed = LoadOptions::default();
     if !(options.is_undefined() || options.is_null()) {
         let backend = get(options, "backend")?;
         if let Some(name) = backend.as_string() {
-            parsed.backend = name.parse::<BackendChoice>().map_err(js_error)?;
+            parsed.backend = name.parse::<BackendChoice>()?;
         } else if !backend.is_undefined() {
-            return Err(js_error("options.backend must be \"auto\", \"webgpu\" or \"cpu\""));
+            return Err(error("options.backend must be \"auto\", \"webgpu\" or \"cpu\""));
         }
     }
     parsed.max_length = whole_number(number_field(options, "maxLength")?, "maxLength")?;
@@ -100,8 +103,17 @@ fn parse_options(options: &JsValue) -> Result<LoadOptions, JsValue> {
     Ok(parsed)
 }
 
-fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(js_error)
+fn texts_of(texts: JsValue) -> Result<Vec<String>, JsError> {
+    serde_wasm_bindgen::from_value(texts).map_err(|_| error("texts must be an array of strings"))
+}
+
+fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
+    Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+}
+
+/// A promise of what `work` gives, rejected with its `Error`.
+fn promise(work: impl std::future::Future<Output = Result<JsValue, JsError>> + 'static) -> Promise {
+    future_to_promise(async move { work.await.map_err(JsValue::from) })
 }
 
 /// A BERT bot-or-human classifier running in this page or worker.
@@ -117,15 +129,15 @@ impl JsClassifier {
     pub async fn load(
         #[wasm_bindgen(unchecked_param_type = "ModelFiles")] files: JsValue,
         #[wasm_bindgen(unchecked_param_type = "LoadOptions")] options: Option<JsValue>,
-    ) -> Result<JsClassifier, JsValue> {
+    ) -> Result<JsClassifier, JsError> {
         console_error_panic_hook::set_once();
         let options = options.unwrap_or(JsValue::UNDEFINED);
         let config = bytes_field(&files, "config")?;
         let tokenizer = bytes_field(&files, "tokenizer")?;
         let weights = bytes_field(&files, "weights")?;
         let options = parse_options(&options)?;
-        let bytes = ModelBytes { config: &config, tokenizer: &tokenizer, weights: &weights };
-        let classifier = Classifier::load(bytes, options).await.map_err(js_error)?;
+        let bytes = ModelBytes { config: &config, tokenizer: &tokenizer, weights: weights.into() };
+        let classifier = Classifier::load(bytes, options).await?;
         Ok(JsClassifier { inner: Rc::new(classifier) })
     }
 
@@ -133,12 +145,7 @@ impl JsClassifier {
     #[wasm_bindgen(unchecked_return_type = "Promise<ClassifyOutput>")]
     pub fn classify(&self, #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
-            let texts: Vec<String> = serde_wasm_bindgen::from_value(texts)
-                .map_err(|_| js_error("texts must be an array of strings"))?;
-            let output = inner.classify(&texts).await.map_err(js_error)?;
-            to_js(&output)
-        })
+        promise(async move { to_js(&inner.classify(&texts_of(texts)?).await?) })
     }
 
     /// The time of each kernel of one pass over `texts` (benchmarks): `[{kernel, ms}]` in pass order; GPU
@@ -146,9 +153,8 @@ impl JsClassifier {
     #[wasm_bindgen(unchecked_return_type = "Promise<Array<{ kernel: string; ms: number }>>")]
     pub fn profile(&self, #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
-            let texts: Vec<String> = serde_wasm_bindgen::from_value(texts).map_err(|_| js_error("texts must be an array of strings"))?;
-            let kernels = inner.profile(&texts).await.map_err(js_error)?;
+        promise(async move {
+            let kernels = inner.profile(&texts_of(texts)?).await?;
             #[derive(serde::Serialize)]
             struct Kernel {
                 kernel: &'static str,
@@ -160,7 +166,7 @@ impl JsClassifier {
 
     /// Labels, maximum length, weight dtype and backend of the loaded model.
     #[wasm_bindgen(unchecked_return_type = "ClassifierInfo")]
-    pub fn info(&self) -> Result<JsValue, JsValue> {
+    pub fn info(&self) -> Result<JsValue, JsError> {
         to_js(&self.inner.info())
     }
 }

@@ -1,6 +1,8 @@
 //! The public Rust API: load a classifier from the bytes of a model folder, classify texts, describe the
 //! model. The JS API in [`crate::bindings`] is a thin layer over this, with the same shape.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
@@ -15,14 +17,16 @@ use crate::weights::{stored_dtype, HeadInit, WeightDtype};
 const PROBE_TEXTS: [&str; 2] = ["just setting up my twttr", "Check out this new article about machine learning and data https://t.co/x"];
 
 /// The three files a classifier is built from, as bytes (the core never touches files or the network).
-#[derive(Debug, Clone, Copy)]
+/// The weights may be lent or given: given (`Cow::Owned`, as the browser does), the loader packs them
+/// without a copy, so the wasm heap never holds two of them.
+#[derive(Debug, Clone)]
 pub struct ModelBytes<'a> {
     /// `config.json`
     pub config: &'a [u8],
     /// `tokenizer.json`
     pub tokenizer: &'a [u8],
     /// `model.int8.safetensors`, or f32/f16 `model.safetensors` with HF names.
-    pub weights: &'a [u8],
+    pub weights: Cow<'a, [u8]>,
 }
 
 /// Options for [`Classifier::load`].
@@ -84,6 +88,10 @@ pub struct ModelInfo {
     /// True when the head was freshly initialised: the labels mean nothing yet.
     pub untrained_head: bool,
     pub temperature: f32,
+    /// Bytes of wasm linear memory after load: the heap's high-water mark (wasm memory never shrinks),
+    /// weights, tokenizer and arena included; absent natively.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heap_bytes: Option<u64>,
 }
 
 /// A BERT sequence classifier ready to run.
@@ -127,7 +135,7 @@ impl Classifier {
                 config.vocab_size
             )));
         }
-        let weights = bytes.weights.to_vec();
+        let weights = bytes.weights.into_owned();
         let dtype = stored_dtype(&weights)?;
         let probe = encoder.pad(&encoder.encode(&PROBE_TEXTS)?.iter().collect::<Vec<_>>());
         let engine_options = EngineOptions { backend: options.backend, cpu: options.cpu_engine, head: options.head, max_seq: max_length };
@@ -154,6 +162,7 @@ impl Classifier {
             cpu_kernel: self.engine.cpu_kernel(),
             untrained_head: self.untrained_head,
             temperature: self.temperature,
+            heap_bytes: wasm_heap_bytes(),
         }
     }
 
@@ -214,4 +223,12 @@ impl Classifier {
 
 fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3
+}
+
+/// The size of the wasm module's linear memory, in bytes; `None` natively.
+fn wasm_heap_bytes() -> Option<u64> {
+    #[cfg(target_arch = "wasm32")]
+    return Some(core::arch::wasm32::memory_size::<0>() as u64 * 65_536);
+    #[cfg(not(target_arch = "wasm32"))]
+    None
 }

@@ -12,7 +12,7 @@
 //! ```no_run
 //! # async fn demo(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> tweetguard::Result<()> {
 //! use tweetguard::{Classifier, LoadOptions, ModelBytes};
-//! let classifier = Classifier::load(ModelBytes { config, tokenizer, weights }, LoadOptions::default()).await?;
+//! let classifier = Classifier::load(ModelBytes { config, tokenizer, weights: weights.into() }, LoadOptions::default()).await?;
 //! let out = classifier.classify(&["just setting up my twttr"]).await?;
 //! println!("{} {:.3} on {:?}", out.results[0].label, out.results[0].score, out.backend);
 //! # Ok(()) }

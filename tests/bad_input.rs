@@ -49,7 +49,7 @@ fn results_do_not_depend_on_batching() {
     let texts: Vec<String> = (0..37).map(|i| format!("tweet number {i} {}", "more ".repeat(i % 9))).collect();
     let one = load(&c, &t, &w, HeadInit::Require).unwrap();
     let small = pollster::block_on(tweetguard::Classifier::load(
-        tweetguard::ModelBytes { config: &c, tokenizer: &t, weights: &w },
+        tweetguard::ModelBytes { config: &c, tokenizer: &t, weights: (&w).into() },
         tweetguard::LoadOptions { batch_size: Some(5), ..Default::default() },
     ))
     .unwrap();
@@ -181,8 +181,8 @@ fn unknown_weight_format_is_rejected() {
 #[test]
 fn bad_options_are_rejected() {
     let (c, t, w) = tiny_bytes("tiny/model.int8.safetensors");
-    let bytes = tweetguard::ModelBytes { config: &c, tokenizer: &t, weights: &w };
-    let opts = |o: tweetguard::LoadOptions| pollster::block_on(tweetguard::Classifier::load(bytes, o)).err().map(|e| e.to_string());
+    let bytes = tweetguard::ModelBytes { config: &c, tokenizer: &t, weights: (&w).into() };
+    let opts = |o: tweetguard::LoadOptions| pollster::block_on(tweetguard::Classifier::load(bytes.clone(), o)).err().map(|e| e.to_string());
     assert!(opts(tweetguard::LoadOptions { max_length: Some(4096), ..Default::default() }).unwrap().contains("positions"));
     assert!(opts(tweetguard::LoadOptions { temperature: Some(0.0), ..Default::default() }).unwrap().contains("temperature"));
     assert!(opts(tweetguard::LoadOptions { batch_size: Some(0), ..Default::default() }).unwrap().contains("batch_size"));

@@ -42,7 +42,7 @@ fn the_shipped_model_is_what_its_manifest_claims() {
         ..Default::default()
     };
     let classifier =
-        pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights: &weights }, options)).unwrap();
+        pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights: (&weights).into() }, options)).unwrap();
     let texts: Vec<String> = rows.iter().map(|(text, _)| text.clone()).collect();
     let output = pollster::block_on(classifier.classify(&texts)).unwrap();
     let correct = output.results.iter().zip(&rows).filter(|(result, (_, label))| &result.label == label).count();

@@ -15,7 +15,7 @@ use tweetguard::{BackendChoice, BackendKind, Classifier, HeadInit, LoadOptions, 
 fn load_with(weights: &[u8], backend: BackendChoice, cpu_engine: CpuEngine) -> tweetguard::Result<Classifier> {
     let (config, tokenizer) = (read(fixture("tiny/config.json")), read(fixture("tiny/tokenizer.json")));
     let options = LoadOptions { backend, cpu_engine, batch_size: Some(16), ..LoadOptions::default() };
-    pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights }, options))
+    pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights: weights.into() }, options))
 }
 
 fn load(weights: &[u8], backend: BackendChoice) -> tweetguard::Result<Classifier> {
@@ -129,7 +129,7 @@ fn an_untrained_head_is_the_same_on_both_backends() {
     let (config, tokenizer) = (read(fixture("tiny/config.json")), read(fixture("tiny/tokenizer.json")));
     let load_bare = |backend| {
         let options = LoadOptions { backend, head: HeadInit::RandomIfMissing { seed: 3 }, ..LoadOptions::default() };
-        pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights: &bare }, options))
+        pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights: (&bare).into() }, options))
     };
     let Ok(gpu) = load_bare(BackendChoice::Webgpu) else { return skip_or_fail("no WebGPU adapter") };
     let cpu = load_bare(BackendChoice::Cpu).unwrap();

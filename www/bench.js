@@ -193,6 +193,7 @@ async function runBenchmark() {
       modelFrom: ready.stats?.downloaded === 0 ? 'cache' : 'network',
       model: { dtype: ready.info.dtype, maxLength: ready.info.maxLength, labels: ready.info.labels },
       cpuKernel: ready.info.cpuKernel ?? null,
+      wasmHeapBytes: ready.info.heapBytes ?? null,
       wasmBuild: ready.info.wasmBuild ?? null,
       workers: workers.ready,
       allWorkersLoadMs: round(poolMs),

@@ -123,7 +123,7 @@ impl Export {
         let config_json = self.config.to_json().into_bytes();
         let int8 = quant::quantize_safetensors(&self.hf_weights)?;
         let classifier = pollster::block_on(Classifier::load(
-            ModelBytes { config: &config_json, tokenizer: &self.tokenizer, weights: &int8 },
+            ModelBytes { config: &config_json, tokenizer: &self.tokenizer, weights: (&int8).into() },
             LoadOptions { max_length: Some(self.max_length), backend: tweetguard::BackendChoice::Cpu, ..Default::default() },
         ))
         .context("loading the exported int8 model through the core crate")?;

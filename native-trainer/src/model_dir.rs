@@ -66,6 +66,6 @@ impl ModelFiles {
     }
 
     pub fn bytes(&self) -> tweetguard::ModelBytes<'_> {
-        tweetguard::ModelBytes { config: &self.config, tokenizer: &self.tokenizer, weights: &self.weights }
+        tweetguard::ModelBytes { config: &self.config, tokenizer: &self.tokenizer, weights: (&self.weights).into() }
     }
 }

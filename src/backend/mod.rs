@@ -102,9 +102,11 @@ struct CpuSource {
 }
 
 impl CpuSource {
-    fn build(&self) -> Result<(CpuBackend, bool)> {
+    /// Builds the CPU backend, giving it the weights (no copy: the heap holds the file once, then its
+    /// packed form).
+    fn build(self) -> Result<(CpuBackend, bool)> {
         let dtype = crate::weights::stored_dtype(&self.weights)?;
-        let store = WeightStore::from_bytes(self.weights.clone(), self.head)?;
+        let store = WeightStore::from_bytes(self.weights, self.head)?;
         CpuBackend::load(store, dtype, &self.config, self.num_labels, self.engine)
     }
 }

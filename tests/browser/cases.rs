@@ -31,7 +31,7 @@ struct Golden {
 }
 
 async fn load_with(weights: &[u8], cpu_engine: CpuEngine) -> Classifier {
-    let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights };
+    let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights: weights.into() };
     Classifier::load(bytes, LoadOptions { head: HeadInit::Require, cpu_engine, ..Default::default() }).await.expect("tiny model loads")
 }
 
@@ -182,14 +182,14 @@ async fn mismatched_config_and_tokenizer_are_rejected() {
     let mut config: Value = serde_json::from_slice(CONFIG).unwrap();
     config["intermediate_size"] = 64.into();
     let bytes = serde_json::to_vec(&config).unwrap();
-    let err = Classifier::load(ModelBytes { config: &bytes, tokenizer: TOKENIZER, weights: WEIGHTS_INT8 }, LoadOptions::default()).await;
+    let err = Classifier::load(ModelBytes { config: &bytes, tokenizer: TOKENIZER, weights: WEIGHTS_INT8.into() }, LoadOptions::default()).await;
     assert!(err.err().unwrap().to_string().contains("do not belong together"));
     let mut tokenizer: Value = serde_json::from_slice(TOKENIZER).unwrap();
     let vocab = tokenizer["model"]["vocab"].as_object_mut().unwrap();
     let n = vocab.len();
     vocab.insert("beyond-the-table".into(), (n + 100).into());
     let bytes = serde_json::to_vec(&tokenizer).unwrap();
-    let err = Classifier::load(ModelBytes { config: CONFIG, tokenizer: &bytes, weights: WEIGHTS_INT8 }, LoadOptions::default()).await;
+    let err = Classifier::load(ModelBytes { config: CONFIG, tokenizer: &bytes, weights: WEIGHTS_INT8.into() }, LoadOptions::default()).await;
     assert!(err.err().unwrap().to_string().contains("embedding table"));
 }
 
@@ -205,7 +205,7 @@ async fn huge_and_empty_texts() {
 /// The forced-WebGPU classifier on the browser's adapter (SwiftShader in headless Chromium), or `None`
 /// with a visible skip where the browser exposes none. Built with `CI=true`, a missing adapter fails.
 async fn webgpu(weights: &[u8]) -> Option<Classifier> {
-    let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights };
+    let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights: weights.into() };
     let options = LoadOptions { backend: tweetguard::BackendChoice::Webgpu, ..Default::default() };
     match Classifier::load(bytes, options).await {
         Ok(classifier) => Some(classifier),

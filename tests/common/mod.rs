@@ -104,13 +104,13 @@ pub fn tiny_bytes(weights: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 }
 
 pub fn load(config: &[u8], tokenizer: &[u8], weights: &[u8], head: HeadInit) -> tweetguard::Result<Classifier> {
-    pollster::block_on(Classifier::load(ModelBytes { config, tokenizer, weights }, LoadOptions { head, ..LoadOptions::default() }))
+    pollster::block_on(Classifier::load(ModelBytes { config, tokenizer, weights: weights.into() }, LoadOptions { head, ..LoadOptions::default() }))
 }
 
 /// A CPU classifier on a given CPU engine (the int8 engine, or the f32 reference).
 pub fn load_on(config: &[u8], tokenizer: &[u8], weights: &[u8], head: HeadInit, cpu_engine: CpuEngine) -> tweetguard::Result<Classifier> {
     let options = LoadOptions { head, cpu_engine, backend: BackendChoice::Cpu, ..LoadOptions::default() };
-    pollster::block_on(Classifier::load(ModelBytes { config, tokenizer, weights }, options))
+    pollster::block_on(Classifier::load(ModelBytes { config, tokenizer, weights: weights.into() }, options))
 }
 
 /// Logits of `texts` through the public API.
