@@ -10,6 +10,13 @@ use crate::error::{Error, Result};
 /// The default maximum sequence length (tokens, including `[CLS]` and `[SEP]`).
 pub const DEFAULT_MAX_LENGTH: usize = 128;
 
+/// Bytes of text read per token of the maximum length: a longer text is cut to its first
+/// `max_length * PREFIX_BYTES_PER_TOKEN` bytes (at a space where there is one) before tokenizing, so a
+/// multi-megabyte cell costs what a short one does. English runs at 4-5 bytes per token and a tweet is at
+/// most 280 characters, so only a text whose first 8 KiB (at 128 tokens) hold fewer tokens than fit reads
+/// differently from its whole; either way it is flagged truncated.
+pub const PREFIX_BYTES_PER_TOKEN: usize = 64;
+
 /// Token ids, type ids and attention mask of a batch, padded to its longest row, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedBatch {
@@ -49,6 +56,23 @@ pub struct TextEncoder {
     tokenizer: Tokenizer,
     max_length: usize,
     pad_id: u32,
+}
+
+/// The first at most `limit` bytes of `text`, ending before a whitespace character where the last quarter
+/// of them has one (so no word is cut in two), else at a character boundary.
+fn bounded_prefix(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &text[..end];
+    match head.rfind(char::is_whitespace) {
+        Some(space) if space >= end - end / 4 => &head[..space],
+        _ => head,
+    }
 }
 
 impl TextEncoder {
@@ -105,12 +129,21 @@ impl TextEncoder {
         Ok(self.pad(&encodings.iter().collect::<Vec<_>>()))
     }
 
-    /// Encodes texts one by one, truncated but not padded.
+    /// Encodes texts one by one, truncated but not padded. A text is cut to a bounded prefix first
+    /// ([`PREFIX_BYTES_PER_TOKEN`]); a cut text carries an empty overflowing part, so it reads as truncated
+    /// like any other.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Encoding>> {
         texts
             .iter()
-            .map(|t| self.tokenizer.encode(*t, true))
-            .collect::<std::result::Result<Vec<_>, _>>()
+            .map(|text| {
+                let prefix = bounded_prefix(text, self.max_length * PREFIX_BYTES_PER_TOKEN);
+                let mut encoding = self.tokenizer.encode(prefix, true)?;
+                if prefix.len() < text.len() && encoding.get_overflowing().is_empty() {
+                    encoding.set_overflowing(vec![Encoding::default()]);
+                }
+                Ok(encoding)
+            })
+            .collect::<tokenizers::Result<Vec<_>>>()
             .map_err(|e| Error::Tokenizer(format!("encoding failed: {e}")))
     }
 

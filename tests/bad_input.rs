@@ -31,10 +31,36 @@ fn odd_texts_classify() {
         let sum: f32 = r.probabilities.values().sum();
         assert!((sum - 1.0).abs() < 1e-5 && r.score >= 0.5, "{:?}: {r:?}", &text[..text.len().min(10)]);
     }
-    // 100,000 letters are one word: WordPiece maps it to [UNK], nothing to truncate. 20,000 words are cut.
-    assert!(!out.results[3].truncated && out.results[4].truncated && !out.results[0].truncated);
+    // 100,000 letters are one word ([UNK] for WordPiece) but more than the bounded prefix the tokenizer
+    // reads, so it is flagged cut; 20,000 words are cut to the maximum length.
+    assert!(out.results[3].truncated && out.results[4].truncated && !out.results[0].truncated);
     // An empty text is exactly "[CLS] [SEP]", the same as whitespace only.
     assert_eq!(out.results[0].logits, out.results[1].logits);
+}
+
+#[test]
+fn huge_texts_are_cut_to_a_bounded_prefix_before_tokenizing() {
+    let model = tiny();
+    let encoder = model.encoder();
+    let limit = encoder.max_length() * tweetguard::tokenize::PREFIX_BYTES_PER_TOKEN;
+    let ids = |text: &str| {
+        let encoding = &encoder.encode(&[text]).unwrap()[0];
+        (encoding.get_ids().to_vec(), !encoding.get_overflowing().is_empty())
+    };
+    // A megabyte of words reads as its first kilobytes do: the same tokens, truncated.
+    let (whole, short) = ("word ".repeat(200_000), "word ".repeat(400));
+    assert!(short.len() < limit);
+    assert_eq!(ids(&whole), ids(&short));
+    assert_eq!(ids(&whole).0.len(), encoder.max_length());
+    // Past the prefix nothing is read, and the text says it was cut.
+    let late_words = format!("{}hello world", " ".repeat(limit));
+    assert_eq!(ids(&late_words), (ids("").0, true));
+    // The cut lands on a character boundary, whatever the characters' widths.
+    for unit in ["é", "🏳️‍🌈", "a𝄞", "日本語"] {
+        let text = format!("a{}", unit.repeat(limit / unit.len() + 3));
+        let (tokens, truncated) = ids(&text);
+        assert!(truncated && tokens.len() >= 2, "{unit}");
+    }
 }
 
 #[test]

@@ -731,14 +731,14 @@ function onExplanation(message) {
   row.append(renderExplanation(message));
 }
 
-function renderExplanation({ words, scored, botLabel }) {
+function renderExplanation({ words, scored, clipped, botLabel }) {
   const humanLabel = state.run?.humanLabel ?? 'human';
   const box = document.createElement('div');
   box.className = 'explanation';
   box.dataset.testid = 'explanation';
   const line = document.createElement('p');
   line.className = 'words';
-  const scale = Math.max(0.02, ...words.map((w) => Math.abs(w.delta ?? 0)));
+  const scale = words.reduce((max, w) => Math.max(max, Math.abs(w.delta ?? 0)), 0.02);
   words.forEach((word, i) => {
     if (i > 0) line.append(' ');
     if (word.delta === null) {
@@ -767,10 +767,10 @@ function renderExplanation({ words, scored, botLabel }) {
     : 'No single word moves the bot probability by half a point or more.';
   box.append(summary);
 
-  if (words.length > scored) {
+  if (words.length > scored || clipped) {
     const note = document.createElement('p');
     note.className = 'explanation-note';
-    note.textContent = `Only the first ${scored} words are scored.`;
+    note.textContent = `Only the first ${scored} words are scored${clipped ? `; the tweet goes on past the ${words.length} shown` : ''}.`;
     box.append(note);
   }
   return box;

@@ -6,9 +6,37 @@
 /** Words scored per tweet; later words are shown but not scored. */
 export const MAX_EXPLAIN_WORDS = 64;
 
-/** Splits a tweet into whitespace-separated words. */
+/**
+ * Words an explanation reads and shows. The model reads at most 128 tokens and a word is at least one,
+ * so later words never change a score; they are neither sent, copied per variant nor rendered.
+ */
+export const MAX_CONTEXT_WORDS = 256;
+/** Characters of a tweet an explanation reads (the core also reads only a bounded prefix). */
+export const MAX_CONTEXT_CHARS = 8192;
+
+/** The first `max` UTF-16 units of `text`, never half a surrogate pair. */
+function prefix(text, max) {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+}
+
+/** Splits a tweet into whitespace-separated words (at most MAX_CONTEXT_WORDS of its first MAX_CONTEXT_CHARS). */
 export function splitWords(text) {
-  return text.split(/\s+/u).filter((w) => w !== '');
+  return contextWords(text).words;
+}
+
+/** The words an explanation reads, and whether the tweet goes on past them. */
+export function contextWords(text) {
+  const head = prefix(text, MAX_CONTEXT_CHARS);
+  const all = head.split(/\s+/u);
+  const words = [];
+  for (const w of all) {
+    if (w === '') continue;
+    if (words.length === MAX_CONTEXT_WORDS) return { words, clipped: true };
+    words.push(w);
+  }
+  return { words, clipped: head.length < text.length };
 }
 
 /**

@@ -5,7 +5,7 @@
 
 import { loadModelFromFiles, loadModelFromUrl } from './model-store.js';
 import { loadWasmPackage } from './wasm-build.js';
-import { MAX_EXPLAIN_WORDS, botLabelOf, occlusionDeltas, occlusionTexts, splitWords } from './explain.js';
+import { MAX_EXPLAIN_WORDS, botLabelOf, contextWords, occlusionDeltas, occlusionTexts } from './explain.js';
 
 const DEFAULT_BATCH = 32;
 const MAX_BATCH = 512;
@@ -202,7 +202,7 @@ async function explain({ id, text }) {
     post({ type: 'explanation', id, cancelled: true, words: [] });
     return;
   }
-  const words = splitWords(String(text ?? ''));
+  const { words, clipped } = contextWords(String(text ?? ''));
   const { texts, scored } = occlusionTexts(words, MAX_EXPLAIN_WORDS);
   const t0 = performance.now();
   const output = await active.classify(texts);
@@ -212,6 +212,7 @@ async function explain({ id, text }) {
     id,
     words: occlusionDeltas(words, results, model.botLabel),
     scored,
+    clipped,
     botLabel: model.botLabel,
     full: results[0],
     ms: performance.now() - t0,

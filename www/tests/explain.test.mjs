@@ -1,7 +1,7 @@
 // Unit tests for www/explain.js.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { splitWords, occlusionTexts, botLabelOf, humanLabelOf, occlusionDeltas, strongestWords } from '../explain.js';
+import { splitWords, contextWords, MAX_CONTEXT_WORDS, MAX_CONTEXT_CHARS, occlusionTexts, botLabelOf, humanLabelOf, occlusionDeltas, strongestWords } from '../explain.js';
 
 test('words and occlusion texts', () => {
   const words = splitWords('  buy\tnow \n cheap ');
@@ -28,4 +28,18 @@ test('deltas and strongest words', () => {
   const s = strongestWords(words);
   assert.deepEqual(s.bot.map((w) => w.text), ['a']);
   assert.deepEqual(s.human.map((w) => w.text), ['b']);
+});
+
+test('huge tweets: bounded words, bounded copies, no split surrogate pair', () => {
+  const many = 'word '.repeat(100_000);
+  const { words, clipped } = contextWords(many);
+  assert.equal(words.length, MAX_CONTEXT_WORDS);
+  assert.ok(clipped);
+  const { texts } = occlusionTexts(words);
+  assert.ok(texts.every((t) => t.length <= MAX_CONTEXT_WORDS * 5));
+  const oneWord = 'x'.repeat(1_000_000);
+  assert.deepEqual(contextWords(oneWord), { words: ['x'.repeat(MAX_CONTEXT_CHARS)], clipped: true });
+  const emoji = `${'a'.repeat(MAX_CONTEXT_CHARS - 1)}😀 tail`;
+  assert.deepEqual(contextWords(emoji), { words: ['a'.repeat(MAX_CONTEXT_CHARS - 1)], clipped: true });
+  assert.deepEqual(contextWords('short tweet'), { words: ['short', 'tweet'], clipped: false });
 });
