@@ -44,8 +44,9 @@ fn label_index(name: &str) -> Option<u32> {
 impl Dataset {
     /// Reads a `.csv` (TweepFake) or `.tsv` (CoLA-style) file; `limit` keeps the first rows only.
     pub fn read(path: &Path, skip_bad_rows: bool, limit: Option<usize>) -> Result<Self> {
-        let source = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let origin = path.display().to_string();
+        let source = crate::input::unix_line_ends(crate::input::decode_text(&bytes, &origin));
         let tsv = path.extension().is_some_and(|e| e == "tsv");
         let rows = if tsv { parse_tsv(&source, &origin) } else { parse_tweepfake(&source, &origin)? };
         let mut dataset = Dataset { path: path.to_path_buf(), examples: Vec::new(), skipped: Vec::new() };
@@ -82,6 +83,7 @@ fn parse_tweepfake(source: &str, origin: &str) -> Result<Vec<Row>> {
     let (Some(text_col), Some(label_col)) = (column("text"), column("account.type")) else {
         bail!("{origin}:1: expected a header with `text` and `account.type` columns, found {:?}", headers);
     };
+    let broken = crate::input::unterminated_quotes(source, b';');
     Ok(reader
         .records()
         .map(|record| {
@@ -89,6 +91,10 @@ fn parse_tweepfake(source: &str, origin: &str) -> Result<Vec<Row>> {
                 format!("{origin}:{}: unreadable row: {e}", e.position().map_or(0, |p| p.line()))
             })?;
             let line = record.position().map_or(0, |p| p.line());
+            let last_line = line + record.iter().map(|f| f.matches('\n').count() as u64).sum::<u64>();
+            if let Some(&quote) = broken.iter().find(|(first, _)| (line..=last_line).contains(first)) {
+                return Err(crate::input::unterminated_quote_message(origin, quote));
+            }
             if record.len() != headers.len() {
                 return Err(format!("{origin}:{line}: expected {} fields, found {}", headers.len(), record.len()));
             }
@@ -134,6 +140,16 @@ mod tests {
         assert_eq!(data.examples, [Example { text: "hi".into(), label: 1 }, Example { text: "q;uoted".into(), label: 0 }]);
         assert_eq!(data.skipped.len(), 2);
         assert!(data.skipped[1].contains("a.csv:5"), "{:?}", data.skipped);
+    }
+
+    #[test]
+    fn a_stray_quote_is_reported_with_the_lines_it_swallowed() {
+        let path = write("q.csv", "screen_name;text;account.type;class_type\na;\"oops;bot;others\nb;x;human;human\nc;y \" z;bot;others\nd;\"two\nlines\";human;human\n");
+        let err = Dataset::read(&path, false, None).unwrap_err().to_string();
+        assert!(err.contains("q.csv:2-4: unterminated quote"), "{err}");
+        let data = Dataset::read(&path, true, None).unwrap();
+        assert_eq!(data.examples, [Example { text: "two\nlines".into(), label: 0 }]);
+        assert!(data.skipped.len() == 1 && data.skipped[0].contains("q.csv:2-4"), "{:?}", data.skipped);
     }
 
     #[test]
