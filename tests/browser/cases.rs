@@ -100,7 +100,7 @@ fn options(backend: &str) -> JsValue {
 }
 
 async fn js_load(files: JsValue, options: JsValue) -> Result<JsClassifier, JsValue> {
-    JsClassifier::load(files, (!options.is_undefined()).then_some(options)).await
+    JsClassifier::load(files, (!options.is_undefined()).then_some(options)).await.map_err(JsValue::from)
 }
 
 /// The rejection is a JS `Error` whose message contains `needle`.
@@ -126,6 +126,8 @@ async fn js_api_classifies() {
     assert_eq!(info["labels"], serde_json::json!(["human", "bot"]));
     assert_eq!(info["dtype"], "int8");
     assert_eq!(info["maxLength"], 128);
+    let heap = info["heapBytes"].as_u64().expect("wasm reports its heap");
+    assert!(heap > 0 && heap.is_multiple_of(65_536), "heapBytes {heap} is not a whole number of wasm pages");
     let out = js_classify(&model, strings(&["hello world", "", &"long ".repeat(500)])).await.unwrap();
     assert_eq!(out["backend"], "cpu");
     assert!(out["fallbackReason"].is_string(), "auto must say why it did not use WebGPU");

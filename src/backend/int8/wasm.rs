@@ -122,6 +122,7 @@ pub unsafe fn tile_simd128(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
 /// sums live in `acc` between blocks (touched once per block), so the loop over a block keeps only its
 /// integer sums, the panel's 4 weight vectors and one activation splat in registers: 13 of x86's 16.
 #[cfg(target_feature = "relaxed-simd")]
+#[allow(clippy::needless_range_loop)] // `m` also picks the row `first + m` of the tile: an index is plainer
 unsafe fn tile_relaxed_rows<const R: usize>(t: &Tile, first: usize, acc: &mut [[f32; PANEL]]) {
     for m in 0..R {
         store_row(&mut acc[first + m], &[f32x4_splat(0.0); 4]);
