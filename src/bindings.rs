@@ -60,7 +60,10 @@ fn get(object: &JsValue, key: &str) -> Result<JsValue, JsError> {
 
 fn bytes_field(files: &JsValue, key: &str) -> Result<Vec<u8>, JsError> {
     let value = get(files, key)?;
-    value.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec).ok_or_else(|| error(format!("files.{key} must be a Uint8Array")))
+    value
+        .dyn_ref::<Uint8Array>()
+        .map(Uint8Array::to_vec)
+        .ok_or_else(|| error(format!("files.{key} must be a Uint8Array")))
 }
 
 fn number_field(options: &JsValue, key: &str) -> Result<Option<f64>, JsError> {

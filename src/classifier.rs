@@ -14,7 +14,8 @@ use crate::tokenize::{batches_by_length, TextEncoder, DEFAULT_MAX_LENGTH};
 use crate::weights::{stored_dtype, HeadInit, WeightDtype};
 
 /// A text for the load-time self-check of a GPU against the CPU path.
-const PROBE_TEXTS: [&str; 2] = ["just setting up my twttr", "Check out this new article about machine learning and data https://t.co/x"];
+const PROBE_TEXTS: [&str; 2] =
+    ["just setting up my twttr", "Check out this new article about machine learning and data https://t.co/x"];
 
 /// The three files a classifier is built from, as bytes (the core never touches files or the network).
 /// The weights may be lent or given: given (`Cow::Owned`, as the browser does), the loader packs them
@@ -48,7 +49,14 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { backend: BackendChoice::Auto, max_length: None, temperature: None, batch_size: None, cpu_engine: CpuEngine::Auto, head: HeadInit::Require }
+        Self {
+            backend: BackendChoice::Auto,
+            max_length: None,
+            temperature: None,
+            batch_size: None,
+            cpu_engine: CpuEngine::Auto,
+            head: HeadInit::Require,
+        }
     }
 }
 
@@ -138,17 +146,14 @@ impl Classifier {
         let weights = bytes.weights.into_owned();
         let dtype = stored_dtype(&weights)?;
         let probe = encoder.pad(&encoder.encode(&PROBE_TEXTS)?.iter().collect::<Vec<_>>());
-        let engine_options = EngineOptions { backend: options.backend, cpu: options.cpu_engine, head: options.head, max_seq: max_length };
+        let engine_options = EngineOptions {
+            backend: options.backend,
+            cpu: options.cpu_engine,
+            head: options.head,
+            max_seq: max_length,
+        };
         let (engine, untrained_head) = Engine::load(weights, &config, labels.len(), &engine_options, &probe).await?;
-        Ok(Self {
-            labels,
-            encoder,
-            engine,
-            dtype,
-            temperature,
-            batch_size: options.batch_size,
-            untrained_head,
-        })
+        Ok(Self { labels, encoder, engine, dtype, temperature, batch_size: options.batch_size, untrained_head })
     }
 
     /// Describes the loaded model.

@@ -89,8 +89,7 @@ pub const DEFAULT_LABELS: [&str; 2] = ["human", "bot"];
 impl BertConfig {
     /// Parses and validates `config.json` bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let config: Self =
-            serde_json::from_slice(bytes).map_err(|e| Error::Config(format!("config.json: {e}")))?;
+        let config: Self = serde_json::from_slice(bytes).map_err(|e| Error::Config(format!("config.json: {e}")))?;
         config.validate()?;
         Ok(config)
     }
@@ -145,9 +144,8 @@ impl BertConfig {
         }
         let mut labels = vec![None; self.id2label.len()];
         for (key, name) in &self.id2label {
-            let index: usize = key
-                .parse()
-                .map_err(|_| Error::Config(format!("id2label key {key:?} is not an integer")))?;
+            let index: usize =
+                key.parse().map_err(|_| Error::Config(format!("id2label key {key:?} is not an integer")))?;
             let slot = labels.get_mut(index).ok_or_else(|| {
                 Error::Config(format!("id2label indices must be 0..{}, found {index}", self.id2label.len()))
             })?;

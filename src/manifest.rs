@@ -68,7 +68,11 @@ impl Manifest {
     pub fn verify(&self, path: &str, bytes: &[u8]) -> Result<()> {
         let listed = self.listed(path).ok_or_else(|| Error::Manifest(format!("{path} is not listed")))?;
         if listed.bytes != bytes.len() as u64 {
-            return Err(Error::Manifest(format!("{path} has {} bytes, the manifest lists {}", bytes.len(), listed.bytes)));
+            return Err(Error::Manifest(format!(
+                "{path} has {} bytes, the manifest lists {}",
+                bytes.len(),
+                listed.bytes
+            )));
         }
         let sha256 = hex(&Sha256::digest(bytes));
         if !listed.sha256.eq_ignore_ascii_case(&sha256) {

@@ -38,7 +38,9 @@ impl Linear {
     pub fn parts(self) -> Vec<String> {
         let layer = |i: usize, rest: &str| format!("encoder.layer.{i}.{rest}");
         match self {
-            Linear::Qkv(i) => ["query", "key", "value"].iter().map(|p| layer(i, &format!("attention.self.{p}"))).collect(),
+            Linear::Qkv(i) => {
+                ["query", "key", "value"].iter().map(|p| layer(i, &format!("attention.self.{p}"))).collect()
+            }
             Linear::AttentionOutput(i) => vec![layer(i, "attention.output.dense")],
             Linear::Intermediate(i) => vec![layer(i, "intermediate.dense")],
             Linear::Output(i) => vec![layer(i, "output.dense")],
@@ -104,7 +106,8 @@ impl Norm {
 }
 
 /// HF names (without `.weight`) of the word, position and token-type embedding tables.
-pub const EMBEDDING_TABLES: [&str; 3] = ["embeddings.word_embeddings", "embeddings.position_embeddings", "embeddings.token_type_embeddings"];
+pub const EMBEDDING_TABLES: [&str; 3] =
+    ["embeddings.word_embeddings", "embeddings.position_embeddings", "embeddings.token_type_embeddings"];
 
 /// The activation buffers the pass reads and writes; each backend maps them to its own storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,7 +148,14 @@ pub trait Ops {
     fn embed(&mut self, out: Slot) -> Result<(), Self::Error>;
     /// `epilogue(input . W^T + b)` for `rows` rows; `input` holds those rows, or every token when `rows`
     /// is `Cls` and it was written per token (the backend picks the `[CLS]` rows).
-    fn linear(&mut self, linear: Linear, input: Slot, output: Slot, epilogue: Epilogue, rows: Rows) -> Result<(), Self::Error>;
+    fn linear(
+        &mut self,
+        linear: Linear,
+        input: Slot,
+        output: Slot,
+        epilogue: Epilogue,
+        rows: Rows,
+    ) -> Result<(), Self::Error>;
     /// Multi-head self-attention over each text's tokens (padding masked), for the query rows `queries`.
     fn attention(&mut self, qkv: Slot, output: Slot, queries: Rows) -> Result<(), Self::Error>;
 }
@@ -182,7 +192,14 @@ mod tests {
             self.0.push(format!("embed {out:?}"));
             Ok(())
         }
-        fn linear(&mut self, linear: Linear, input: Slot, output: Slot, epilogue: Epilogue, rows: Rows) -> Result<(), ()> {
+        fn linear(
+            &mut self,
+            linear: Linear,
+            input: Slot,
+            output: Slot,
+            epilogue: Epilogue,
+            rows: Rows,
+        ) -> Result<(), ()> {
             self.0.push(format!("{linear:?} {input:?}->{output:?} {epilogue:?} {rows:?}"));
             Ok(())
         }

@@ -33,10 +33,7 @@ pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
 /// Builds a [`Prediction`] from one row of logits. Ties go to the lower class index.
 pub fn predict(logits: &[f32], labels: &[String], temperature: f32, truncated: bool) -> Prediction {
     let probs = softmax(logits, temperature);
-    let best = probs
-        .iter()
-        .enumerate()
-        .fold(0, |best, (i, p)| if *p > probs[best] { i } else { best });
+    let best = probs.iter().enumerate().fold(0, |best, (i, p)| if *p > probs[best] { i } else { best });
     Prediction {
         label: labels[best].clone(),
         score: probs[best],

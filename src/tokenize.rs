@@ -82,11 +82,7 @@ impl TextEncoder {
             return Err(Error::Tokenizer(format!("max_length {max_length} leaves no room for [CLS] and [SEP]")));
         }
         let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let pad_id = tokenizer
-            .get_padding()
-            .map(|p| p.pad_id)
-            .or_else(|| tokenizer.token_to_id("[PAD]"))
-            .unwrap_or(0);
+        let pad_id = tokenizer.get_padding().map(|p| p.pad_id).or_else(|| tokenizer.token_to_id("[PAD]")).unwrap_or(0);
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {

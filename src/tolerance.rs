@@ -22,7 +22,10 @@ impl Tolerance {
     /// Whether every logit of `got` is within the tolerance of `want` (same shape).
     pub fn allows_all(&self, got: &[Vec<f32>], want: &[Vec<f32>]) -> bool {
         got.len() == want.len()
-            && got.iter().zip(want).all(|(g, w)| g.len() == w.len() && g.iter().zip(w).all(|(&a, &b)| self.allows(a, b)))
+            && got
+                .iter()
+                .zip(want)
+                .all(|(g, w)| g.len() == w.len() && g.iter().zip(w).all(|(&a, &b)| self.allows(a, b)))
     }
 }
 

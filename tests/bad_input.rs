@@ -208,9 +208,17 @@ fn unknown_weight_format_is_rejected() {
 fn bad_options_are_rejected() {
     let (c, t, w) = tiny_bytes("tiny/model.int8.safetensors");
     let bytes = tweetguard::ModelBytes { config: &c, tokenizer: &t, weights: (&w).into() };
-    let opts = |o: tweetguard::LoadOptions| pollster::block_on(tweetguard::Classifier::load(bytes.clone(), o)).err().map(|e| e.to_string());
-    assert!(opts(tweetguard::LoadOptions { max_length: Some(4096), ..Default::default() }).unwrap().contains("positions"));
-    assert!(opts(tweetguard::LoadOptions { temperature: Some(0.0), ..Default::default() }).unwrap().contains("temperature"));
-    assert!(opts(tweetguard::LoadOptions { batch_size: Some(0), ..Default::default() }).unwrap().contains("batch_size"));
+    let opts = |o: tweetguard::LoadOptions| {
+        pollster::block_on(tweetguard::Classifier::load(bytes.clone(), o)).err().map(|e| e.to_string())
+    };
+    assert!(opts(tweetguard::LoadOptions { max_length: Some(4096), ..Default::default() })
+        .unwrap()
+        .contains("positions"));
+    assert!(opts(tweetguard::LoadOptions { temperature: Some(0.0), ..Default::default() })
+        .unwrap()
+        .contains("temperature"));
+    assert!(opts(tweetguard::LoadOptions { batch_size: Some(0), ..Default::default() })
+        .unwrap()
+        .contains("batch_size"));
     assert!("gpu".parse::<tweetguard::BackendChoice>().is_err());
 }

@@ -62,7 +62,8 @@ fn keys(value: &Value) -> BTreeSet<String> {
 /// `declared` matches the serialized `sparse` (every `Option` None) and `full` (every `Option` Some).
 fn assert_matches(name: &str, declared: &BTreeMap<String, (bool, String)>, sparse: &Value, full: &Value) {
     let all: BTreeSet<String> = declared.keys().cloned().collect();
-    let required: BTreeSet<String> = declared.iter().filter(|(_, (optional, _))| !optional).map(|(k, _)| k.clone()).collect();
+    let required: BTreeSet<String> =
+        declared.iter().filter(|(_, (optional, _))| !optional).map(|(k, _)| k.clone()).collect();
     assert_eq!(all, keys(full), "{name}: the declared fields are not the fields Rust writes");
     assert_eq!(required, keys(sparse), "{name}: the fields declared without `?` are not the ones Rust always writes");
 }
@@ -81,7 +82,8 @@ fn classify_output_is_declared_as_rust_writes_it() {
         timings: Timings { tokenize_ms: 1.0, infer_ms: 2.0 },
         results: vec![prediction()],
     };
-    let (sparse, full) = (serde_json::to_value(output(None)).unwrap(), serde_json::to_value(output(Some("no GPU".into()))).unwrap());
+    let (sparse, full) =
+        (serde_json::to_value(output(None)).unwrap(), serde_json::to_value(output(Some("no GPU".into()))).unwrap());
     let declared = interface(&types, "ClassifyOutput");
     assert_matches("ClassifyOutput", &declared, &sparse, &full);
     let timings = &declared["timings"].1;

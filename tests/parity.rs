@@ -51,10 +51,20 @@ fn check_model(name: &str, models: &Models, golden_file: &str) {
     let got_f32 = logits(classifier_f32, &texts);
     let got_q = logits(classifier_int8, &texts);
     assert_logits_meet(&format!("{name} {golden_file} f32 vs PyTorch"), &got_f32, &want_f32, FLOAT);
-    assert_logits_meet(&format!("{name} {golden_file} int8 reference vs PyTorch int8 reference"), &got_q, &want_q, FLOAT);
+    assert_logits_meet(
+        &format!("{name} {golden_file} int8 reference vs PyTorch int8 reference"),
+        &got_q,
+        &want_q,
+        FLOAT,
+    );
     assert_logits_meet(&format!("{name} {golden_file} int8 reference vs PyTorch f32"), &got_q, &want_f32, INT8_WEIGHTS);
     let got_engine = logits(&models.int8_engine, &texts);
-    assert_logits_meet(&format!("{name} {golden_file} int8 engine vs PyTorch int8 reference"), &got_engine, &want_q, INT8_COMPUTE);
+    assert_logits_meet(
+        &format!("{name} {golden_file} int8 engine vs PyTorch int8 reference"),
+        &got_engine,
+        &want_q,
+        INT8_COMPUTE,
+    );
     let n = assert_decisive_labels_match(&format!("{name} f32"), &got_f32, &want_f32, DECISIVE_MARGIN);
     let m = assert_decisive_labels_match(&format!("{name} int8"), &got_q, &want_f32, DECISIVE_MARGIN);
     let e = assert_decisive_labels_match(&format!("{name} int8 engine"), &got_engine, &want_q, DECISIVE_MARGIN);
@@ -102,7 +112,8 @@ pub fn assert_same_tensors(a: &[u8], b: &[u8]) {
 fn minilm_with_head(dir: &std::path::Path) -> Vec<u8> {
     let base = read(dir.join("model.safetensors"));
     let head = read(fixture("minilm_head.safetensors"));
-    let (base, head) = (safetensors::SafeTensors::deserialize(&base).unwrap(), safetensors::SafeTensors::deserialize(&head).unwrap());
+    let (base, head) =
+        (safetensors::SafeTensors::deserialize(&base).unwrap(), safetensors::SafeTensors::deserialize(&head).unwrap());
     let tensors: Vec<_> = base.tensors().into_iter().chain(head.tensors()).collect();
     safetensors::serialize(tensors, None).unwrap()
 }
@@ -142,7 +153,11 @@ fn rust_quantizer_matches_numpy_reference_on_minilm() {
         .status();
     match status {
         Ok(s) if s.success() => {}
-        other => return skip_or_fail(&format!("the numpy reference quantizer did not run ({other:?}): pip install numpy safetensors")),
+        other => {
+            return skip_or_fail(&format!(
+                "the numpy reference quantizer did not run ({other:?}): pip install numpy safetensors"
+            ))
+        }
     }
     let reference = read(&tmp);
     let _ = std::fs::remove_file(&tmp);
@@ -156,8 +171,10 @@ fn bare_checkpoint_needs_an_explicit_random_head() {
     let Some(dir) = minilm_dir() else {
         return skip_or_fail("all-MiniLM-L6-v2 is not fetched (run scripts/fetch-minilm.sh)");
     };
-    let (config, tokenizer, weights) = (read(dir.join("config.json")), read(dir.join("tokenizer.json")), read(dir.join("model.safetensors")));
-    let err = load(&config, &tokenizer, &weights, HeadInit::Require).err().expect("a bare checkpoint must not load silently");
+    let (config, tokenizer, weights) =
+        (read(dir.join("config.json")), read(dir.join("tokenizer.json")), read(dir.join("model.safetensors")));
+    let err =
+        load(&config, &tokenizer, &weights, HeadInit::Require).err().expect("a bare checkpoint must not load silently");
     assert!(err.to_string().contains("classifier"), "{err}");
     let model = load(&config, &tokenizer, &weights, HeadInit::RandomIfMissing { seed: 7 }).unwrap();
     assert!(model.info().untrained_head);

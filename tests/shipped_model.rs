@@ -41,17 +41,27 @@ fn the_shipped_model_is_what_its_manifest_claims() {
         temperature: manifest.temperature(),
         ..Default::default()
     };
-    let classifier =
-        pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights: (&weights).into() }, options)).unwrap();
+    let classifier = pollster::block_on(Classifier::load(
+        ModelBytes { config: &config, tokenizer: &tokenizer, weights: (&weights).into() },
+        options,
+    ))
+    .unwrap();
     let texts: Vec<String> = rows.iter().map(|(text, _)| text.clone()).collect();
     let output = pollster::block_on(classifier.classify(&texts)).unwrap();
     let correct = output.results.iter().zip(&rows).filter(|(result, (_, label))| &result.label == label).count();
     let accuracy = correct as f64 / rows.len() as f64;
     eprintln!("{SHIPPED}: int8 validation accuracy {accuracy:.4} ({correct}/{})", rows.len());
 
-    let claimed = manifest.metrics.pointer("/validation/int8/accuracy").and_then(|a| a.as_f64()).expect("the manifest's int8 accuracy");
+    let claimed = manifest
+        .metrics
+        .pointer("/validation/int8/accuracy")
+        .and_then(|a| a.as_f64())
+        .expect("the manifest's int8 accuracy");
     assert_eq!(manifest.metrics.pointer("/validation/rows").and_then(|r| r.as_u64()), Some(rows.len() as u64));
     // The int8 engine is bit-exact across instruction sets: the same rows give the same count.
-    assert!((accuracy - claimed).abs() < 0.5 / rows.len() as f64, "recomputed {accuracy:.4}, the manifest claims {claimed:.4}");
+    assert!(
+        (accuracy - claimed).abs() < 0.5 / rows.len() as f64,
+        "recomputed {accuracy:.4}, the manifest claims {claimed:.4}"
+    );
     assert!(accuracy >= MIN_ACCURACY, "int8 validation accuracy {accuracy:.4} < {MIN_ACCURACY}");
 }

@@ -15,12 +15,31 @@ use tweetguard::tokenize::TextEncoder;
 /// control and invisible characters, very long words and texts.
 fn tricky_texts() -> Vec<String> {
     let mut texts: Vec<String> = [
-        "", " ", "\t\r\n", "👨‍👩‍👧‍👦 family", "🏳️‍🌈 pride 🏴‍☠️ 🇩🇪🇫🇷 👍🏿👋🏼", "https://t.co/AbC123?x=1&y=%20 www.example.com",
-        "@user_1 @UPPER #Hashtag #日本 #123", "RT @a: b", "مرحبا 123 بالعالم", "עברית עם ניקוד: שָׁלוֹם",
-        "中文字符和日本語のテキスト、한국어", "e\u{301}\u{302}\u{303} a\u{308} Z\u{336}a\u{337}", "nul\0byte\u{1}\u{7f}\u{9f}",
-        "zero\u{200b}width\u{200c}join\u{200d}er\u{feff}", "soft\u{ad}hyphen", "ＦＵＬＬＷＩＤＴＨ ｶﾀｶﾅ", "ﬁ ligature ß ẞ",
-        "\u{1F600}\u{1F64F}\u{1F680}\u{1FAE0}", "a\u{2028}b\u{2029}c\u{85}d", "\u{fffd}\u{fffe}\u{10ffff}",
-        "Ǆ ǅ ǆ İstanbul ıi", "…—–“”‘’«»", "$100 €50 £20 ¥1000 ₿0.1", "<b>bold</b> &amp; &lt;", "I'm can't won't y'all",
+        "",
+        " ",
+        "\t\r\n",
+        "👨‍👩‍👧‍👦 family",
+        "🏳️‍🌈 pride 🏴‍☠️ 🇩🇪🇫🇷 👍🏿👋🏼",
+        "https://t.co/AbC123?x=1&y=%20 www.example.com",
+        "@user_1 @UPPER #Hashtag #日本 #123",
+        "RT @a: b",
+        "مرحبا 123 بالعالم",
+        "עברית עם ניקוד: שָׁלוֹם",
+        "中文字符和日本語のテキスト、한국어",
+        "e\u{301}\u{302}\u{303} a\u{308} Z\u{336}a\u{337}",
+        "nul\0byte\u{1}\u{7f}\u{9f}",
+        "zero\u{200b}width\u{200c}join\u{200d}er\u{feff}",
+        "soft\u{ad}hyphen",
+        "ＦＵＬＬＷＩＤＴＨ ｶﾀｶﾅ",
+        "ﬁ ligature ß ẞ",
+        "\u{1F600}\u{1F64F}\u{1F680}\u{1FAE0}",
+        "a\u{2028}b\u{2029}c\u{85}d",
+        "\u{fffd}\u{fffe}\u{10ffff}",
+        "Ǆ ǅ ǆ İstanbul ıi",
+        "…—–“”‘’«»",
+        "$100 €50 £20 ¥1000 ₿0.1",
+        "<b>bold</b> &amp; &lt;",
+        "I'm can't won't y'all",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -66,7 +85,10 @@ fn check(name: &str, tokenizer_path: std::path::PathBuf) {
         truncated += usize::from(!enc.get_overflowing().is_empty());
     }
     assert!(validation >= 500, "only {validation} validation tweets");
-    eprintln!("{name}: ids equal on {validation} validation tweets and {} tricky texts ({truncated} truncated)", texts.len() - validation);
+    eprintln!(
+        "{name}: ids equal on {validation} validation tweets and {} tricky texts ({truncated} truncated)",
+        texts.len() - validation
+    );
 }
 
 #[test]

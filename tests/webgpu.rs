@@ -15,7 +15,10 @@ use tweetguard::{BackendChoice, BackendKind, Classifier, HeadInit, LoadOptions, 
 fn load_with(weights: &[u8], backend: BackendChoice, cpu_engine: CpuEngine) -> tweetguard::Result<Classifier> {
     let (config, tokenizer) = (read(fixture("tiny/config.json")), read(fixture("tiny/tokenizer.json")));
     let options = LoadOptions { backend, cpu_engine, batch_size: Some(16), ..LoadOptions::default() };
-    pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights: weights.into() }, options))
+    pollster::block_on(Classifier::load(
+        ModelBytes { config: &config, tokenizer: &tokenizer, weights: weights.into() },
+        options,
+    ))
 }
 
 fn load(weights: &[u8], backend: BackendChoice) -> tweetguard::Result<Classifier> {
@@ -35,7 +38,8 @@ fn gpu_classifier(weights: &[u8]) -> Option<Classifier> {
 }
 
 fn texts() -> Vec<String> {
-    let mut texts: Vec<String> = ["", "hello world", "Just setting up my twttr 🐦", &"long tweet ".repeat(80)].map(String::from).to_vec();
+    let mut texts: Vec<String> =
+        ["", "hello world", "Just setting up my twttr 🐦", &"long tweet ".repeat(80)].map(String::from).to_vec();
     if let Some(validation) = validation_texts() {
         texts.extend(validation.into_iter().take(96));
     }
@@ -57,7 +61,8 @@ fn webgpu_logits_match_the_cpu_reference_f32_and_int8() {
         let Some(gpu) = gpu_classifier(&weights) else { return };
         let cpu = load_with(&weights, BackendChoice::Cpu, CpuEngine::Reference).unwrap();
         let texts = texts();
-        let (g, c) = (pollster::block_on(gpu.classify(&texts)).unwrap(), pollster::block_on(cpu.classify(&texts)).unwrap());
+        let (g, c) =
+            (pollster::block_on(gpu.classify(&texts)).unwrap(), pollster::block_on(cpu.classify(&texts)).unwrap());
         assert_eq!(g.backend, BackendKind::Webgpu, "{:?}", g.fallback_reason);
         assert_eq!(c.backend, BackendKind::Cpu);
         let gl: Vec<Vec<f32>> = g.results.iter().map(|r| r.logits.clone()).collect();
@@ -79,7 +84,12 @@ fn batch_one_and_a_large_batch_give_the_same_logits() {
     let all = pollster::block_on(gpu.classify(&texts)).unwrap();
     for (i, text) in texts.iter().enumerate().step_by(17) {
         let one = pollster::block_on(gpu.classify(&[text])).unwrap();
-        assert_logits_close(&format!("row {i} alone vs in a batch"), &[one.results[0].logits.clone()], &[all.results[i].logits.clone()], 1e-4);
+        assert_logits_close(
+            &format!("row {i} alone vs in a batch"),
+            &[one.results[0].logits.clone()],
+            &[all.results[i].logits.clone()],
+            1e-4,
+        );
     }
 }
 
@@ -114,7 +124,8 @@ fn a_lost_device_falls_back_to_the_cpu_with_the_same_answers() {
         let reason = after.fallback_reason.clone().unwrap();
         assert!(reason.contains("lost") && reason.contains("CPU"), "{reason}");
         decisive_labels_agree(&before, &after);
-        let (b, a): (Vec<_>, Vec<_>) = before.results.iter().zip(&after.results).map(|(b, a)| (b.logits.clone(), a.logits.clone())).unzip();
+        let (b, a): (Vec<_>, Vec<_>) =
+            before.results.iter().zip(&after.results).map(|(b, a)| (b.logits.clone(), a.logits.clone())).unzip();
         assert_logits_meet("before vs after the loss", &a, &b, INT8_COMPUTE);
     }
     assert_eq!(gpu.info().backend, "cpu");
@@ -129,7 +140,10 @@ fn an_untrained_head_is_the_same_on_both_backends() {
     let (config, tokenizer) = (read(fixture("tiny/config.json")), read(fixture("tiny/tokenizer.json")));
     let load_bare = |backend| {
         let options = LoadOptions { backend, head: HeadInit::RandomIfMissing { seed: 3 }, ..LoadOptions::default() };
-        pollster::block_on(Classifier::load(ModelBytes { config: &config, tokenizer: &tokenizer, weights: (&bare).into() }, options))
+        pollster::block_on(Classifier::load(
+            ModelBytes { config: &config, tokenizer: &tokenizer, weights: (&bare).into() },
+            options,
+        ))
     };
     let Ok(gpu) = load_bare(BackendChoice::Webgpu) else { return skip_or_fail("no WebGPU adapter") };
     let cpu = load_bare(BackendChoice::Cpu).unwrap();
@@ -148,13 +162,19 @@ fn profiling_times_every_dispatch_and_changes_no_result() {
     use tweetguard::backend::{CpuEngine, Engine, EngineOptions};
     let (config, tokenizer) = (read(fixture("tiny/config.json")), read(fixture("tiny/tokenizer.json")));
     let config = tweetguard::BertConfig::from_json(&config).unwrap();
-    let batch = tweetguard::tokenize::TextEncoder::from_json(&tokenizer, 32).unwrap().encode_batch(&["hello world", "buy followers now"]).unwrap();
+    let batch = tweetguard::tokenize::TextEncoder::from_json(&tokenizer, 32)
+        .unwrap()
+        .encode_batch(&["hello world", "buy followers now"])
+        .unwrap();
     let weights = read(fixture("tiny/model.int8.safetensors"));
-    let options = EngineOptions { backend: BackendChoice::Webgpu, cpu: CpuEngine::Auto, head: HeadInit::Require, max_seq: 32 };
+    let options =
+        EngineOptions { backend: BackendChoice::Webgpu, cpu: CpuEngine::Auto, head: HeadInit::Require, max_seq: 32 };
     let load = Engine::load(weights, &config, 2, &options, &batch);
     let engine = match pollster::block_on(load) {
         Ok((engine, _)) => engine,
-        Err(err) if err.to_string().contains("no WebGPU adapter") => return skip_or_fail(&format!("no WebGPU adapter ({err})")),
+        Err(err) if err.to_string().contains("no WebGPU adapter") => {
+            return skip_or_fail(&format!("no WebGPU adapter ({err})"))
+        }
         Err(err) => panic!("WebGPU load failed: {err}"),
     };
     let profile = match pollster::block_on(engine.profile(&batch)) {
@@ -166,7 +186,8 @@ fn profiling_times_every_dispatch_and_changes_no_result() {
         }
     };
     let labels: Vec<&str> = profile.kernels.iter().map(|(label, _)| *label).collect();
-    let layer = ["qkv", "attention", "attention output", "layernorm", "intermediate + activation", "output", "layernorm"];
+    let layer =
+        ["qkv", "attention", "attention output", "layernorm", "intermediate + activation", "output", "layernorm"];
     let want: Vec<&str> = ["embeddings", "layernorm"]
         .into_iter()
         .chain(std::iter::repeat_n(layer, config.num_hidden_layers).flatten())

@@ -303,10 +303,17 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
         let f32_weights = model.hf_safetensors()?;
         let int8_weights = quant::quantize_safetensors(&f32_weights)?;
         for (dtype, weights) in [("f32", f32_weights), ("int8", int8_weights)] {
-            let options = EngineOptions { backend: args.backend, cpu: args.cpu_engine, head: HeadInit::Require, max_seq: shape.seq_len };
+            let options = EngineOptions {
+                backend: args.backend,
+                cpu: args.cpu_engine,
+                head: HeadInit::Require,
+                max_seq: shape.seq_len,
+            };
             let load = Engine::load(weights, &config, LABELS.len(), &options, &batch);
             let (engine, _) = pollster::block_on(load).with_context(|| format!("loading the {dtype} weights"))?;
-            let seconds = seconds_per_iteration(args.warmup, args.iters, || Ok(pollster::block_on(engine.logits(&batch)).map(drop)?))?;
+            let seconds = seconds_per_iteration(args.warmup, args.iters, || {
+                Ok(pollster::block_on(engine.logits(&batch)).map(drop)?)
+            })?;
             infer.push(InferTiming {
                 dtype,
                 backend: engine.kind().as_str(),
@@ -317,7 +324,9 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
             if args.profile {
                 match pollster::block_on(engine.profile(&batch)) {
                     Ok(Some(pass)) => profile.extend(kernel_timings(dtype, &pass.kernels)),
-                    Ok(None) => tracing::warn!("--profile: the {dtype} model runs on the f32 reference, which does not time its kernels"),
+                    Ok(None) => tracing::warn!(
+                        "--profile: the {dtype} model runs on the f32 reference, which does not time its kernels"
+                    ),
                     Err(err) => tracing::warn!("--profile: {err}"),
                 }
             }
@@ -395,7 +404,11 @@ fn bench_texts(args: &BenchArgs) -> Result<Vec<String>> {
         Some(path) => path.clone(),
         None => crate::data::tweepfake_dir().join("validation.csv").display().to_string(),
     };
-    let format = args.format.unwrap_or(if Path::new(&path).extension().is_some_and(|e| e == "csv") { InputFormat::Csv } else { InputFormat::Lines });
+    let format = args.format.unwrap_or(if Path::new(&path).extension().is_some_and(|e| e == "csv") {
+        InputFormat::Csv
+    } else {
+        InputFormat::Lines
+    });
     let mut texts = input::texts(&input::read_source(&path)?, &path, format, &args.text_column)?;
     texts.truncate(args.limit);
     if texts.is_empty() {
@@ -421,7 +434,8 @@ fn bench_model(dir: &Path, args: &BenchArgs) -> Result<ModelReport> {
         cpu_engine: args.cpu_engine,
         head: HeadInit::Require,
     };
-    let classifier = pollster::block_on(Classifier::load(files.bytes(), options)).with_context(|| format!("loading {}", files.dir.display()))?;
+    let classifier = pollster::block_on(Classifier::load(files.bytes(), options))
+        .with_context(|| format!("loading {}", files.dir.display()))?;
     let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
 
     let mut calls = Vec::new();
@@ -477,19 +491,44 @@ impl Report {
                 let _ = writeln!(out, "{:<16} {:<8} {:>12} {:>14}", "what", "where", "ms/iter", "sequences/s");
                 for t in &r.train {
                     let what = format!("train step {}", t.precision.as_str());
-                    let _ = writeln!(out, "{what:<16} {:<8} {:>12.1} {:>14.1}", t.device, t.ms_per_step, t.samples_per_s);
+                    let _ =
+                        writeln!(out, "{what:<16} {:<8} {:>12.1} {:>14.1}", t.device, t.ms_per_step, t.samples_per_s);
                 }
                 for i in &r.infer {
-                    let _ = writeln!(out, "{:<16} {:<8} {:>12.1} {:>14.1}", format!("inference {}", i.dtype), i.backend, i.ms_per_batch, i.sequences_per_s);
+                    let _ = writeln!(
+                        out,
+                        "{:<16} {:<8} {:>12.1} {:>14.1}",
+                        format!("inference {}", i.dtype),
+                        i.backend,
+                        i.ms_per_batch,
+                        i.sequences_per_s
+                    );
                 }
                 if !r.profile.is_empty() {
                     let _ = writeln!(out, "\nGPU time per kernel, one pass (timestamp queries):");
-                    let _ = writeln!(out, "{:<6} {:<26} {:>10} {:>10} {:>7}", "dtype", "kernel", "dispatches", "ms", "share");
+                    let _ = writeln!(
+                        out,
+                        "{:<6} {:<26} {:>10} {:>10} {:>7}",
+                        "dtype", "kernel", "dispatches", "ms", "share"
+                    );
                     for k in &r.profile {
-                        let _ = writeln!(out, "{:<6} {:<26} {:>10} {:>10.3} {:>6.1}%", k.dtype, k.kernel, k.dispatches, k.ms, k.share * 100.0);
+                        let _ = writeln!(
+                            out,
+                            "{:<6} {:<26} {:>10} {:>10.3} {:>6.1}%",
+                            k.dtype,
+                            k.kernel,
+                            k.dispatches,
+                            k.ms,
+                            k.share * 100.0
+                        );
                     }
                 }
-                for reason in r.infer.iter().filter_map(|i| i.fallback_reason.as_deref()).collect::<std::collections::BTreeSet<_>>() {
+                for reason in r
+                    .infer
+                    .iter()
+                    .filter_map(|i| i.fallback_reason.as_deref())
+                    .collect::<std::collections::BTreeSet<_>>()
+                {
                     let _ = writeln!(out, "\nnote: {reason}");
                 }
             }
@@ -499,9 +538,17 @@ impl Report {
                     "{} ({}, {}) on {}: loaded in {:.1} ms; {} texts\n",
                     r.model, r.weights, r.dtype, r.backend, r.load_ms, r.texts
                 );
-                let _ = writeln!(out, "{:>10} {:>7} {:>10} {:>9} {:>9}", "batch size", "calls", "tweets/s", "p50 ms", "p95 ms");
+                let _ = writeln!(
+                    out,
+                    "{:>10} {:>7} {:>10} {:>9} {:>9}",
+                    "batch size", "calls", "tweets/s", "p50 ms", "p95 ms"
+                );
                 for c in &r.calls {
-                    let _ = writeln!(out, "{:>10} {:>7} {:>10.1} {:>9.2} {:>9.2}", c.batch_size, c.calls, c.tweets_per_s, c.p50_ms, c.p95_ms);
+                    let _ = writeln!(
+                        out,
+                        "{:>10} {:>7} {:>10.1} {:>9.2} {:>9.2}",
+                        c.batch_size, c.calls, c.tweets_per_s, c.p50_ms, c.p95_ms
+                    );
                 }
                 if let Some(reason) = &r.fallback_reason {
                     let _ = writeln!(out, "\nnote: {reason}");
@@ -534,14 +581,36 @@ mod tests {
 
     #[test]
     fn shapes_mode_times_training_and_both_weight_types() {
-        let args = parse(&["--layers", "1", "--hidden", "32", "--seq-len", "8", "--batch", "2", "--iters", "1", "--device", "cpu", "--backend", "cpu", "--precision", "f32,bf16"]).unwrap();
+        let args = parse(&[
+            "--layers",
+            "1",
+            "--hidden",
+            "32",
+            "--seq-len",
+            "8",
+            "--batch",
+            "2",
+            "--iters",
+            "1",
+            "--device",
+            "cpu",
+            "--backend",
+            "cpu",
+            "--precision",
+            "f32,bf16",
+        ])
+        .unwrap();
         let report = measure(args).unwrap();
         let table = report.table();
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["mode"], "shapes");
-        assert_eq!(json["shape"], serde_json::json!({"layers": 1, "hidden": 32, "heads": 1, "intermediate": 128, "vocab": 30522, "seq_len": 8, "batch": 2}));
+        assert_eq!(
+            json["shape"],
+            serde_json::json!({"layers": 1, "hidden": 32, "heads": 1, "intermediate": 128, "vocab": 30522, "seq_len": 8, "batch": 2})
+        );
         let train = json["train"].as_array().unwrap();
-        let runs: Vec<_> = train.iter().map(|t| (t["device"].as_str().unwrap(), t["precision"].as_str().unwrap())).collect();
+        let runs: Vec<_> =
+            train.iter().map(|t| (t["device"].as_str().unwrap(), t["precision"].as_str().unwrap())).collect();
         assert_eq!(runs, [("cpu", "f32"), ("cpu", "bf16")]);
         for timing in train {
             positive(timing, "ms_per_step");
@@ -554,28 +623,71 @@ mod tests {
             positive(timing, "ms_per_batch");
             positive(timing, "sequences_per_s");
         }
-        assert!(table.contains("train step bf16") && table.contains("inference int8") && table.contains("hidden 32"), "{table}");
+        assert!(
+            table.contains("train step bf16") && table.contains("inference int8") && table.contains("hidden 32"),
+            "{table}"
+        );
     }
 
     #[test]
     fn presets_and_overrides() {
         let shape = |flags: &[&str]| Shape::from_args(&parse(flags).unwrap());
-        assert_eq!((shape(&[]).layers, shape(&[]).hidden, shape(&[]).heads, shape(&[]).intermediate), (6, 384, 12, 1536));
+        assert_eq!(
+            (shape(&[]).layers, shape(&[]).hidden, shape(&[]).heads, shape(&[]).intermediate),
+            (6, 384, 12, 1536)
+        );
         let base = shape(&["--preset", "bert-base", "--layers", "2"]);
         assert_eq!((base.layers, base.hidden, base.heads, base.intermediate), (2, 768, 12, 3072));
         let custom = shape(&["--hidden", "256", "--heads", "8"]);
         assert_eq!((custom.heads, custom.intermediate), (8, 1024));
         assert!(Shape { heads: 5, ..custom }.config().unwrap_err().to_string().contains("not a valid BERT"));
-        let only_infer = measure(parse(&["--layers", "1", "--hidden", "32", "--seq-len", "4", "--batch", "1", "--iters", "1", "--warmup", "0", "--mode", "infer", "--vocab", "64", "--backend", "cpu"]).unwrap()).unwrap();
+        let only_infer = measure(
+            parse(&[
+                "--layers",
+                "1",
+                "--hidden",
+                "32",
+                "--seq-len",
+                "4",
+                "--batch",
+                "1",
+                "--iters",
+                "1",
+                "--warmup",
+                "0",
+                "--mode",
+                "infer",
+                "--vocab",
+                "64",
+                "--backend",
+                "cpu",
+            ])
+            .unwrap(),
+        )
+        .unwrap();
         assert!(matches!(only_infer, Report::Shapes(ShapesReport { ref train, .. }) if train.is_empty()));
     }
 
     #[test]
     fn model_mode_reports_load_time_throughput_and_latencies() {
         let texts = std::env::temp_dir().join(format!("tg-bench-{}.txt", std::process::id()));
-        std::fs::write(&texts, "just setting up my twttr\nhello world\n\nbuy followers now\nlunch with my sister\nlast one\n").unwrap();
+        std::fs::write(
+            &texts,
+            "just setting up my twttr\nhello world\n\nbuy followers now\nlunch with my sister\nlast one\n",
+        )
+        .unwrap();
         let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny");
-        let args = parse(&["--model", tiny.to_str().unwrap(), "--input", texts.to_str().unwrap(), "--backend", "cpu", "--warmup", "1"]).unwrap();
+        let args = parse(&[
+            "--model",
+            tiny.to_str().unwrap(),
+            "--input",
+            texts.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--warmup",
+            "1",
+        ])
+        .unwrap();
         let report = measure(args).unwrap();
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["mode"], "model");
@@ -583,7 +695,10 @@ mod tests {
         assert_eq!(json["weights"], "model.int8.safetensors");
         positive(&json, "load_ms");
         let calls = json["calls"].as_array().unwrap();
-        assert_eq!(calls.iter().map(|c| (c["batch_size"].as_u64().unwrap(), c["calls"].as_u64().unwrap())).collect::<Vec<_>>(), [(1, 5), (32, 1)]);
+        assert_eq!(
+            calls.iter().map(|c| (c["batch_size"].as_u64().unwrap(), c["calls"].as_u64().unwrap())).collect::<Vec<_>>(),
+            [(1, 5), (32, 1)]
+        );
         for timing in calls {
             for field in ["tweets_per_s", "p50_ms", "p95_ms"] {
                 positive(timing, field);
@@ -598,7 +713,10 @@ mod tests {
     fn model_and_shape_flags_do_not_mix() {
         assert!(parse(&["--model", "m", "--layers", "2"]).is_err());
         assert!(parse(&["--batch-size", "4"]).is_err());
-        assert_eq!(parse(&["--model", "m", "--batch-size", "1,8", "--batch-size", "64"]).unwrap().batch_size, [1, 8, 64]);
+        assert_eq!(
+            parse(&["--model", "m", "--batch-size", "1,8", "--batch-size", "64"]).unwrap().batch_size,
+            [1, 8, 64]
+        );
     }
 
     #[test]

@@ -85,7 +85,12 @@ impl TrainerState {
             .filter(|key| then.get(*key) != now.get(*key))
             .map(|key| {
                 let show = |v: Option<&serde_json::Value>| v.map_or("unset".to_string(), |v| v.to_string());
-                format!("--{}: {} in the checkpoint, {} now", key.replace('_', "-"), show(then.get(key)), show(now.get(key)))
+                format!(
+                    "--{}: {} in the checkpoint, {} now",
+                    key.replace('_', "-"),
+                    show(then.get(key)),
+                    show(now.get(key))
+                )
             })
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
@@ -115,10 +120,16 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn read(dir: &Path) -> Result<Self> {
-        let read = |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()));
-        let state: TrainerState = serde_json::from_slice(&read(STATE)?).with_context(|| format!("parsing {}", dir.join(STATE).display()))?;
+        let read =
+            |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()));
+        let state: TrainerState =
+            serde_json::from_slice(&read(STATE)?).with_context(|| format!("parsing {}", dir.join(STATE).display()))?;
         if state.format_version != FORMAT_VERSION {
-            bail!("{} has checkpoint format {}; this build reads {FORMAT_VERSION}", dir.display(), state.format_version);
+            bail!(
+                "{} has checkpoint format {}; this build reads {FORMAT_VERSION}",
+                dir.display(),
+                state.format_version
+            );
         }
         Ok(Self { state, weights: read(WEIGHTS)?, optimizer: read(OPTIMIZER)? })
     }
@@ -126,7 +137,14 @@ impl Checkpoint {
 
 /// Writes `OUT/checkpoints/epoch-N/` (N = `state.completed_epochs`) atomically, then deletes all but the
 /// newest `keep` checkpoints (`keep` 0 keeps every one). Returns the checkpoint's folder.
-pub fn save(out: &Path, state: &TrainerState, model: &Trainable, optimizer: &AdamW, tokenizer: &[u8], keep: usize) -> Result<PathBuf> {
+pub fn save(
+    out: &Path,
+    state: &TrainerState,
+    model: &Trainable,
+    optimizer: &AdamW,
+    tokenizer: &[u8],
+    keep: usize,
+) -> Result<PathBuf> {
     let root = out.join(DIR);
     let name = format!("epoch-{}", state.completed_epochs);
     let (partial, done) = (root.join(format!(".{name}.partial")), root.join(&name));
@@ -142,13 +160,15 @@ pub fn save(out: &Path, state: &TrainerState, model: &Trainable, optimizer: &Ada
         (STATE, serde_json::to_vec_pretty(state)?),
     ];
     for (file, bytes) in files {
-        std::fs::write(partial.join(file), bytes).with_context(|| format!("writing {}", partial.join(file).display()))?;
+        std::fs::write(partial.join(file), bytes)
+            .with_context(|| format!("writing {}", partial.join(file).display()))?;
     }
     if done.exists() {
         // A checkpoint of the same epoch from an earlier try: replaced whole.
         std::fs::remove_dir_all(&done).with_context(|| format!("removing the old {}", done.display()))?;
     }
-    std::fs::rename(&partial, &done).with_context(|| format!("renaming {} to {}", partial.display(), done.display()))?;
+    std::fs::rename(&partial, &done)
+        .with_context(|| format!("renaming {} to {}", partial.display(), done.display()))?;
     if keep > 0 {
         let all = list(out)?;
         for (_, stale) in &all[..all.len().saturating_sub(keep)] {
@@ -162,7 +182,9 @@ pub fn save(out: &Path, state: &TrainerState, model: &Trainable, optimizer: &Ada
 pub fn remove_all(out: &Path) -> Result<()> {
     let root = out.join(DIR);
     match std::fs::remove_dir_all(&root) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err).with_context(|| format!("removing {}", root.display())),
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("removing {}", root.display()))
+        }
         _ => Ok(()),
     }
 }
@@ -174,7 +196,11 @@ pub fn list(out: &Path) -> Result<Vec<(usize, PathBuf)>> {
     let mut found = Vec::new();
     for entry in entries {
         let path = entry?.path();
-        let epoch = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("epoch-")).and_then(|n| n.parse().ok());
+        let epoch = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("epoch-"))
+            .and_then(|n| n.parse().ok());
         if let Some(epoch) = epoch.filter(|_| path.join(STATE).is_file()) {
             found.push((epoch, path));
         }
@@ -217,12 +243,15 @@ mod tests {
 
     #[test]
     fn resuming_checks_model_and_trajectory_settings() {
-        let then = serde_json::json!({"learning_rate": 5e-5, "seed": 0, "device": "cpu", "output_dir": "a", "limit": null});
+        let then =
+            serde_json::json!({"learning_rate": 5e-5, "seed": 0, "device": "cpu", "output_dir": "a", "limit": null});
         let saved = state(then.clone());
         saved.ensure_resumable(&"ab".repeat(32), &then).unwrap();
-        let elsewhere = serde_json::json!({"learning_rate": 5e-5, "seed": 0, "device": "cuda", "output_dir": "b", "limit": null});
+        let elsewhere =
+            serde_json::json!({"learning_rate": 5e-5, "seed": 0, "device": "cuda", "output_dir": "b", "limit": null});
         saved.ensure_resumable(&"ab".repeat(32), &elsewhere).unwrap();
-        let changed = serde_json::json!({"learning_rate": 1e-4, "seed": 0, "device": "cpu", "output_dir": "a", "limit": 64});
+        let changed =
+            serde_json::json!({"learning_rate": 1e-4, "seed": 0, "device": "cpu", "output_dir": "a", "limit": 64});
         let err = saved.ensure_resumable(&"ab".repeat(32), &changed).unwrap_err().to_string();
         assert!(err.contains("--learning-rate: ") && err.contains("--limit: null in the checkpoint, 64 now"), "{err}");
         assert!(!err.contains("--device") && !err.contains("--output-dir"), "{err}");

@@ -87,9 +87,8 @@ fn parse_tweepfake(source: &str, origin: &str) -> Result<Vec<Row>> {
     Ok(reader
         .records()
         .map(|record| {
-            let record = record.map_err(|e| {
-                format!("{origin}:{}: unreadable row: {e}", e.position().map_or(0, |p| p.line()))
-            })?;
+            let record = record
+                .map_err(|e| format!("{origin}:{}: unreadable row: {e}", e.position().map_or(0, |p| p.line())))?;
             let line = record.position().map_or(0, |p| p.line());
             let last_line = line + record.iter().map(|f| f.matches('\n').count() as u64).sum::<u64>();
             if let Some(&quote) = broken.iter().find(|(first, _)| (line..=last_line).contains(first)) {
@@ -99,7 +98,8 @@ fn parse_tweepfake(source: &str, origin: &str) -> Result<Vec<Row>> {
                 return Err(format!("{origin}:{line}: expected {} fields, found {}", headers.len(), record.len()));
             }
             let label = record.get(label_col).unwrap_or_default();
-            let label = label_index(label).ok_or_else(|| format!("{origin}:{line}: unknown label {label:?} (bot or human)"))?;
+            let label =
+                label_index(label).ok_or_else(|| format!("{origin}:{line}: unknown label {label:?} (bot or human)"))?;
             Ok(Example { text: record.get(text_col).unwrap_or_default().to_string(), label })
         })
         .collect())
@@ -115,7 +115,8 @@ fn parse_tsv(source: &str, origin: &str) -> Vec<Row> {
             if fields.len() != 4 {
                 return Err(format!("{origin}:{}: expected 4 tab-separated fields, found {}", i + 1, fields.len()));
             }
-            let label = label_index(fields[1]).ok_or_else(|| format!("{origin}:{}: unknown label {:?}", i + 1, fields[1]))?;
+            let label =
+                label_index(fields[1]).ok_or_else(|| format!("{origin}:{}: unknown label {:?}", i + 1, fields[1]))?;
             Ok(Example { text: fields[3].to_string(), label })
         })
         .collect()
@@ -137,7 +138,10 @@ mod tests {
         let err = Dataset::read(&path, false, None).unwrap_err().to_string();
         assert!(err.contains("a.csv:3") && err.contains("robot"), "{err}");
         let data = Dataset::read(&path, true, None).unwrap();
-        assert_eq!(data.examples, [Example { text: "hi".into(), label: 1 }, Example { text: "q;uoted".into(), label: 0 }]);
+        assert_eq!(
+            data.examples,
+            [Example { text: "hi".into(), label: 1 }, Example { text: "q;uoted".into(), label: 0 }]
+        );
         assert_eq!(data.skipped.len(), 2);
         assert!(data.skipped[1].contains("a.csv:5"), "{:?}", data.skipped);
     }

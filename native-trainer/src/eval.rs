@@ -41,8 +41,16 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let files = ModelFiles::read(&args.model)?;
-    let options = LoadOptions { backend: args.backend, cpu_engine: args.cpu_engine, temperature: files.temperature(), max_length: files.max_length(None), batch_size: args.batch_size, ..Default::default() };
-    let classifier = pollster::block_on(Classifier::load(files.bytes(), options)).with_context(|| format!("loading {}", files.dir.display()))?;
+    let options = LoadOptions {
+        backend: args.backend,
+        cpu_engine: args.cpu_engine,
+        temperature: files.temperature(),
+        max_length: files.max_length(None),
+        batch_size: args.batch_size,
+        ..Default::default()
+    };
+    let classifier = pollster::block_on(Classifier::load(files.bytes(), options))
+        .with_context(|| format!("loading {}", files.dir.display()))?;
     let path = args.data.unwrap_or_else(|| crate::data::tweepfake_dir().join("validation.csv"));
     let data = Dataset::read(&path, args.skip_bad_rows, args.limit)?;
     if !data.skipped.is_empty() {

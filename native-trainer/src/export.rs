@@ -103,8 +103,15 @@ impl Outcome {
         format!(
             "validation: f32 accuracy {:.4} F1 {:.4} MCC {:.4}; int8 accuracy {:.4} F1 {:.4} MCC {:.4}; \
              temperature {:.3} (ECE {:.4} -> {:.4})",
-            self.f32.accuracy, self.f32.f1, self.f32.mcc, self.int8.accuracy, self.int8.f1, self.int8.mcc,
-            self.temperature, self.ece_before, self.ece_after
+            self.f32.accuracy,
+            self.f32.f1,
+            self.f32.mcc,
+            self.int8.accuracy,
+            self.int8.f1,
+            self.int8.mcc,
+            self.temperature,
+            self.ece_before,
+            self.ece_after
         )
     }
 }
@@ -117,14 +124,21 @@ impl Export {
     pub fn write(self, out: &Path) -> Result<Outcome> {
         let gold: Vec<u32> = self.validation.iter().map(|e| e.label).collect();
         let temperature = metrics::fit_temperature(&self.validation_logits, &gold);
-        let (ece_before, ece_after) = (metrics::ece(&self.validation_logits, &gold, 1.0), metrics::ece(&self.validation_logits, &gold, temperature));
+        let (ece_before, ece_after) = (
+            metrics::ece(&self.validation_logits, &gold, 1.0),
+            metrics::ece(&self.validation_logits, &gold, temperature),
+        );
         let f32_eval = Evaluation::from_logits(&self.validation_logits, &gold);
 
         let config_json = self.config.to_json().into_bytes();
         let int8 = quant::quantize_safetensors(&self.hf_weights)?;
         let classifier = pollster::block_on(Classifier::load(
             ModelBytes { config: &config_json, tokenizer: &self.tokenizer, weights: (&int8).into() },
-            LoadOptions { max_length: Some(self.max_length), backend: tweetguard::BackendChoice::Cpu, ..Default::default() },
+            LoadOptions {
+                max_length: Some(self.max_length),
+                backend: tweetguard::BackendChoice::Cpu,
+                ..Default::default()
+            },
         ))
         .context("loading the exported int8 model through the core crate")?;
         let (int8_logits, _) = core_logits(&classifier, &self.validation)?;
@@ -137,7 +151,8 @@ impl Export {
         write_atomic(&hf.join("model.safetensors"), &self.hf_weights)?;
 
         let model = out.join("model");
-        let card = self.model_card(&f32_eval.metrics, &int8_eval.metrics, &agreement, temperature, ece_before, ece_after);
+        let card =
+            self.model_card(&f32_eval.metrics, &int8_eval.metrics, &agreement, temperature, ece_before, ece_after);
         let files: [(&str, &[u8]); 4] = [
             ("config.json", &config_json),
             ("tokenizer.json", &self.tokenizer),
@@ -147,7 +162,9 @@ impl Export {
         let mut listed = Vec::new();
         for (name, bytes) in files {
             write_atomic(&model.join(name), bytes)?;
-            listed.push(serde_json::json!({"path": name, "bytes": bytes.len(), "sha256": hex::encode(Sha256::digest(bytes))}));
+            listed.push(
+                serde_json::json!({"path": name, "bytes": bytes.len(), "sha256": hex::encode(Sha256::digest(bytes))}),
+            );
         }
         let manifest = serde_json::json!({
             "format_version": 1,
@@ -165,12 +182,18 @@ impl Export {
         write_atomic(&model.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
 
         let mut results = f32_eval.result_lines("f32_") + &int8_eval.result_lines("int8_");
-        let _ = writeln!(results, "temperature = {temperature:.6}\nece_before = {ece_before:.6}\nece_after = {ece_after:.6}");
+        let _ = writeln!(
+            results,
+            "temperature = {temperature:.6}\nece_before = {ece_before:.6}\nece_after = {ece_after:.6}"
+        );
         let _ = writeln!(results, "\nf32 classification report:\n{}", f32_eval.metrics.report(&LABELS));
         let _ = writeln!(results, "int8 classification report:\n{}", int8_eval.metrics.report(&LABELS));
         write_atomic(&out.join("eval_results.txt"), results.as_bytes())?;
         f32_eval.write_predictions(&out.join("predictions.txt"))?;
-        let panels = [("f32 weights", f32_eval.metrics.confusion), ("int8 weights (the browser's)", int8_eval.metrics.confusion)];
+        let panels = [
+            ("f32 weights", f32_eval.metrics.confusion),
+            ("int8 weights (the browser's)", int8_eval.metrics.confusion),
+        ];
         write_atomic(&out.join("confusion_matrix.svg"), plots::confusion_matrices(&panels, &LABELS)?.as_bytes())?;
         if !self.history.is_empty() {
             write_atomic(&out.join("training_loss.tsv"), self.history.loss_tsv().as_bytes())?;
@@ -179,7 +202,15 @@ impl Export {
         Ok(Outcome { f32: f32_eval.metrics, int8: int8_eval.metrics, temperature, ece_before, ece_after })
     }
 
-    fn model_card(&self, f32: &Metrics, int8: &Metrics, agreement: &Agreement, temperature: f64, ece_before: f64, ece_after: f64) -> String {
+    fn model_card(
+        &self,
+        f32: &Metrics,
+        int8: &Metrics,
+        agreement: &Agreement,
+        temperature: f64,
+        ece_before: f64,
+        ece_after: f64,
+    ) -> String {
         let mut card = format!(
             "# tweetguard bot-or-human classifier\n\n\
              Fine-tuned from `{source}` ({layers} layers, hidden {hidden}) to tell bot-written tweets from human ones.\n\n\
@@ -224,7 +255,13 @@ impl Export {
             let _ = writeln!(
                 section,
                 "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {last} | {:.1} |",
-                e.epoch, e.train_loss, e.validation_loss, e.validation_accuracy, e.validation_f1, e.validation_mcc, e.samples_per_s
+                e.epoch,
+                e.train_loss,
+                e.validation_loss,
+                e.validation_accuracy,
+                e.validation_f1,
+                e.validation_mcc,
+                e.samples_per_s
             );
         }
         let _ = write!(
@@ -249,7 +286,8 @@ impl Agreement {
         let argmax = |row: &[f32]| row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
         let same_label = f32_logits.iter().zip(int8_logits).filter(|(a, b)| argmax(a) == argmax(b)).count();
         let diffs = f32_logits.iter().zip(int8_logits).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()));
-        let (count, sum, max_abs_diff) = diffs.fold((0usize, 0.0f32, 0.0f32), |(n, sum, max), d| (n + 1, sum + d, max.max(d)));
+        let (count, sum, max_abs_diff) =
+            diffs.fold((0usize, 0.0f32, 0.0f32), |(n, sum, max), d| (n + 1, sum + d, max.max(d)));
         let mean_abs_diff = sum / count.max(1) as f32;
         Self { same_label, max_abs_diff, mean_abs_diff }
     }
@@ -259,7 +297,12 @@ impl Agreement {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cpu} ({cores} threads available)")

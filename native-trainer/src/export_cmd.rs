@@ -37,12 +37,19 @@ pub fn run(args: ExportArgs) -> Result<()> {
     prepare_output_dir(&args.output_dir, args.overwrite_output_dir)?;
     let files = ModelFiles::read_for_training(&args.model)?;
     let config = BertConfig::from_json(&files.config)?;
-    let options = LoadOptions { backend: BackendChoice::Cpu, max_length: Some(args.max_seq_length), ..Default::default() };
-    let classifier = pollster::block_on(Classifier::load(files.bytes(), options)).with_context(|| format!("loading {}", files.dir.display()))?;
+    let options =
+        LoadOptions { backend: BackendChoice::Cpu, max_length: Some(args.max_seq_length), ..Default::default() };
+    let classifier = pollster::block_on(Classifier::load(files.bytes(), options))
+        .with_context(|| format!("loading {}", files.dir.display()))?;
     let path = args.validation_file.clone().unwrap_or_else(|| crate::data::tweepfake_dir().join("validation.csv"));
     let validation = Dataset::read(&path, args.skip_bad_rows, args.eval_limit)?;
     if !validation.skipped.is_empty() {
-        tracing::warn!("skipped {} malformed rows of {} (first: {})", validation.skipped.len(), path.display(), validation.skipped[0]);
+        tracing::warn!(
+            "skipped {} malformed rows of {} (first: {})",
+            validation.skipped.len(),
+            path.display(),
+            validation.skipped[0]
+        );
     }
     let (logits, _) = core_logits(&classifier, &validation.examples)?;
     let hf_weights = tweetguard::weights::quant::float_safetensors_as_f32(&files.weights)?;

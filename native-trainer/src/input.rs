@@ -116,10 +116,7 @@ pub fn unterminated_quote_message(origin: &str, (first, last): (u64, Option<u64>
 
 /// Picks the delimiter that splits the header line into the most fields.
 pub fn sniff_delimiter(header: &str) -> u8 {
-    [b',', b';', b'\t']
-        .into_iter()
-        .max_by_key(|d| header.bytes().filter(|b| b == d).count())
-        .unwrap_or(b',')
+    [b',', b';', b'\t'].into_iter().max_by_key(|d| header.bytes().filter(|b| b == d).count()).unwrap_or(b',')
 }
 
 /// Extracts the texts of `source` (named `origin` in error messages).
@@ -135,7 +132,10 @@ pub fn texts(source: &str, origin: &str, format: InputFormat, text_column: &str)
                 let fields: Vec<&str> = line.split('\t').collect();
                 match fields.len() {
                     4 => Ok(fields[3].to_string()),
-                    n => bail!("{origin}:{}: expected 4 tab-separated fields (index, label, mark, text), found {n}", i + 1),
+                    n => bail!(
+                        "{origin}:{}: expected 4 tab-separated fields (index, label, mark, text), found {n}",
+                        i + 1
+                    ),
                 }
             })
             .collect(),
@@ -144,13 +144,14 @@ pub fn texts(source: &str, origin: &str, format: InputFormat, text_column: &str)
 
 fn csv_texts(source: &str, origin: &str, text_column: &str) -> Result<Vec<String>> {
     let header = source.lines().next().ok_or_else(|| anyhow!("{origin} is empty"))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(sniff_delimiter(header))
-        .flexible(false)
-        .from_reader(source.as_bytes());
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(sniff_delimiter(header)).flexible(false).from_reader(source.as_bytes());
     let headers = reader.headers().with_context(|| format!("{origin}: reading the header row"))?.clone();
     let column = headers.iter().position(|h| h.trim() == text_column).ok_or_else(|| {
-        anyhow!("{origin}: no column named {text_column:?} (columns: {})", headers.iter().collect::<Vec<_>>().join(", "))
+        anyhow!(
+            "{origin}: no column named {text_column:?} (columns: {})",
+            headers.iter().collect::<Vec<_>>().join(", ")
+        )
     })?;
     if let Some(&broken) = unterminated_quotes(source, sniff_delimiter(header)).first() {
         bail!("{}", unterminated_quote_message(origin, broken));
@@ -208,9 +209,11 @@ mod tests {
     fn files_decode_as_the_page_decodes_them() {
         assert_eq!(decode_text("caf\u{e9} \u{1f600}".as_bytes(), "x"), "caf\u{e9} \u{1f600}");
         assert_eq!(decode_text(b"\xef\xbb\xbfbom", "x"), "bom");
-        let utf16le: Vec<u8> = [0xff, 0xfe].into_iter().chain("h\u{e9}".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        let utf16le: Vec<u8> =
+            [0xff, 0xfe].into_iter().chain("h\u{e9}".encode_utf16().flat_map(u16::to_le_bytes)).collect();
         assert_eq!(decode_text(&utf16le, "x"), "h\u{e9}");
-        let utf16be: Vec<u8> = [0xfe, 0xff].into_iter().chain("h\u{e9}".encode_utf16().flat_map(u16::to_be_bytes)).collect();
+        let utf16be: Vec<u8> =
+            [0xfe, 0xff].into_iter().chain("h\u{e9}".encode_utf16().flat_map(u16::to_be_bytes)).collect();
         assert_eq!(decode_text(&utf16be, "x"), "h\u{e9}");
         // One Latin-1 byte in an otherwise ASCII file: every row survives, read as Windows-1252.
         assert_eq!(decode_text(b"first\ncaf\xe9 \x93quoted\x94\n", "x"), "first\ncaf\u{e9} \u{201c}quoted\u{201d}\n");

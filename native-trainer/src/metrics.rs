@@ -144,7 +144,8 @@ mod tests {
     #[test]
     fn temperature_fixes_overconfidence() {
         // Logits 4x too sharp for a 75 % accurate model.
-        let logits: Vec<Vec<f32>> = (0..400).map(|i| if i % 2 == 0 { vec![0.0, 4.4] } else { vec![4.4, 0.0] }).collect();
+        let logits: Vec<Vec<f32>> =
+            (0..400).map(|i| if i % 2 == 0 { vec![0.0, 4.4] } else { vec![4.4, 0.0] }).collect();
         let gold: Vec<u32> = (0..400).map(|i| if i % 4 == 0 { 0 } else { (i % 2 == 0) as u32 }).collect();
         let t = fit_temperature(&logits, &gold);
         assert!(ece(&logits, &gold, t) < 0.01 && ece(&logits, &gold, 1.0) > 0.1, "t={t}");

@@ -36,20 +36,34 @@ impl ModelFiles {
 
     fn read_with(dir: &Path, preference: [&'static str; 2]) -> Result<Self> {
         let dir = if dir.join("model").join("config.json").is_file() { dir.join("model") } else { dir.to_path_buf() };
-        let read = |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()));
+        let read =
+            |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()));
         let Some(weights_name) = preference.into_iter().find(|f| dir.join(f).is_file()) else {
             bail!("{} has no {} or {}", dir.display(), preference[0], preference[1]);
         };
         let manifest = match std::fs::read(dir.join("manifest.json")) {
-            Ok(bytes) => Some(Manifest::parse(&bytes).with_context(|| format!("reading {}", dir.join("manifest.json").display()))?),
+            Ok(bytes) => Some(
+                Manifest::parse(&bytes).with_context(|| format!("reading {}", dir.join("manifest.json").display()))?,
+            ),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
             Err(err) => return Err(err).with_context(|| format!("reading {}", dir.join("manifest.json").display())),
         };
-        let files = Self { config: read("config.json")?, tokenizer: read("tokenizer.json")?, weights: read(weights_name)?, weights_name, manifest, dir };
+        let files = Self {
+            config: read("config.json")?,
+            tokenizer: read("tokenizer.json")?,
+            weights: read(weights_name)?,
+            weights_name,
+            manifest,
+            dir,
+        };
         if let Some(manifest) = &files.manifest {
             // As the page does: the files must be the ones the export listed.
-            for (name, bytes) in [("config.json", &files.config), ("tokenizer.json", &files.tokenizer), (weights_name, &files.weights)] {
-                manifest.verify(name, bytes).with_context(|| format!("checking {} against its manifest", files.dir.display()))?;
+            for (name, bytes) in
+                [("config.json", &files.config), ("tokenizer.json", &files.tokenizer), (weights_name, &files.weights)]
+            {
+                manifest
+                    .verify(name, bytes)
+                    .with_context(|| format!("checking {} against its manifest", files.dir.display()))?;
             }
         }
         Ok(files)

@@ -76,7 +76,14 @@ const AVERAGE: &str = "average";
 impl Param {
     fn new(name: String, var: Var, weight_decay: f64) -> Result<Self> {
         let zeros = var.as_tensor().zeros_like()?;
-        Ok(Self { exp_avg: Buffer::like(&var, &zeros)?, exp_avg_sq: Buffer::like(&var, &zeros)?, average: None, name, var, weight_decay })
+        Ok(Self {
+            exp_avg: Buffer::like(&var, &zeros)?,
+            exp_avg_sq: Buffer::like(&var, &zeros)?,
+            average: None,
+            name,
+            var,
+            weight_decay,
+        })
     }
 
     /// The saved buffers by name.
@@ -145,7 +152,10 @@ impl InplaceOp2 for FusedAdamW<'_> {
             }
         };
         const CHUNK: usize = 1 << 14;
-        let chunks = param.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)));
+        let chunks = param
+            .par_chunks_mut(CHUNK)
+            .zip(grad.par_chunks(CHUNK))
+            .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)));
         match average {
             None => chunks.for_each(|((p, g), (m, v))| adam(p, g, m, v)),
             Some(average) => chunks.zip(average.par_chunks_mut(CHUNK)).for_each(|(((p, g), (m, v)), a)| {
@@ -174,7 +184,10 @@ impl AdamW {
     /// Zero moments for every variable; `weight_decay(name)` gives each parameter's decay. Betas and
     /// epsilon are PyTorch's defaults (0.9, 0.999, 1e-8).
     pub fn new(named: Vec<(String, Var)>, weight_decay: impl Fn(&str) -> f64) -> Result<Self> {
-        let params = named.into_iter().map(|(name, var)| Param::new(name.clone(), var, weight_decay(&name))).collect::<Result<_>>()?;
+        let params = named
+            .into_iter()
+            .map(|(name, var)| Param::new(name.clone(), var, weight_decay(&name)))
+            .collect::<Result<_>>()?;
         Ok(Self { params, steps_taken: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, average_decay: None })
     }
 
@@ -220,7 +233,9 @@ impl AdamW {
                     };
                     let average = match average {
                         Some(Buffer::Host(a)) => Some(a.as_mut_slice()),
-                        Some(Buffer::Device(_)) => bail!("{}: the weight average is not on the parameter's device", p.name),
+                        Some(Buffer::Device(_)) => {
+                            bail!("{}: the weight average is not on the parameter's device", p.name)
+                        }
                         None => None,
                     };
                     let op = FusedAdamW { update, state: RefCell::new((m.as_mut_slice(), v.as_mut_slice(), average)) };
@@ -235,7 +250,8 @@ impl AdamW {
                     p.var.set(&(decayed - (direction * lr)?)?)?;
                     (*m, *v) = (Buffer::Device(exp_avg), Buffer::Device(exp_avg_sq));
                     if let Some(average) = average {
-                        let next = ((average.tensor() * average_decay)? + (p.var.as_tensor() * (1.0 - average_decay))?)?;
+                        let next =
+                            ((average.tensor() * average_decay)? + (p.var.as_tensor() * (1.0 - average_decay))?)?;
                         *average = Buffer::Device(next);
                     }
                 }
@@ -281,7 +297,11 @@ impl AdamW {
     /// with a weight average exactly when this optimiser keeps one.
     pub fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
         let (_, header) = safetensors::SafeTensors::read_metadata(bytes).context("reading the optimizer state")?;
-        let steps = header.metadata().as_ref().and_then(|m| m.get(STEP_KEY)).ok_or_else(|| anyhow!("the optimizer state has no step count"))?;
+        let steps = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(STEP_KEY))
+            .ok_or_else(|| anyhow!("the optimizer state has no step count"))?;
         let steps_taken: usize = steps.parse().with_context(|| format!("optimizer step count {steps:?}"))?;
         let mut saved = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)?;
         for p in &mut self.params {
@@ -289,7 +309,11 @@ impl AdamW {
                 let key = format!("{prefix}.{}", p.name);
                 let value = saved.remove(&key).ok_or_else(|| anyhow!("the optimizer state has no {key}"))?;
                 if value.shape() != p.var.shape() {
-                    bail!("the optimizer state's {key} has shape {:?}, the model needs {:?}", value.dims(), p.var.dims());
+                    bail!(
+                        "the optimizer state's {key} has shape {:?}, the model needs {:?}",
+                        value.dims(),
+                        p.var.dims()
+                    );
                 }
                 Buffer::like(&p.var, &value)
             };
@@ -315,9 +339,14 @@ pub fn grad_norm<'a>(grads: &GradStore, vars: impl Iterator<Item = &'a Var>) -> 
         if g.device().is_cpu() && g.dtype() == DType::F32 {
             let g = g.contiguous()?;
             let (storage, layout) = g.storage_and_layout();
-            let candle_core::Storage::Cpu(CpuStorage::F32(data)) = &*storage else { unreachable!("checked: f32 on the CPU") };
+            let candle_core::Storage::Cpu(CpuStorage::F32(data)) = &*storage else {
+                unreachable!("checked: f32 on the CPU")
+            };
             let (start, end) = layout.contiguous_offsets().expect("contiguous");
-            host += data[start..end].par_chunks(1 << 14).map(|c| c.iter().map(|x| f64::from(x * x)).sum::<f64>()).sum::<f64>();
+            host += data[start..end]
+                .par_chunks(1 << 14)
+                .map(|c| c.iter().map(|x| f64::from(x * x)).sum::<f64>())
+                .sum::<f64>();
         } else {
             squares.push(g.to_dtype(DType::F32)?.sqr()?.sum_all()?);
         }
@@ -352,7 +381,10 @@ mod tests {
     /// Same trajectory as candle-nn's `AdamW`, which this replaces.
     #[test]
     fn matches_candle_adamw() {
-        let (ours, theirs) = (Var::new(&[0.3f32, 0.1, -0.4], &Device::Cpu).unwrap(), Var::new(&[0.3f32, 0.1, -0.4], &Device::Cpu).unwrap());
+        let (ours, theirs) = (
+            Var::new(&[0.3f32, 0.1, -0.4], &Device::Cpu).unwrap(),
+            Var::new(&[0.3f32, 0.1, -0.4], &Device::Cpu).unwrap(),
+        );
         let mut optimizer = AdamW::new(vec![("w".into(), ours.clone())], |_| 0.01).unwrap();
         let params = candle_nn::ParamsAdamW { lr: 0.05, weight_decay: 0.01, ..Default::default() };
         let mut reference = candle_nn::AdamW::new(vec![theirs.clone()], params).unwrap();
@@ -360,7 +392,14 @@ mod tests {
             optimizer.step(&quadratic_loss(&ours).backward().unwrap(), 0.05, 1.0).unwrap();
             reference.step(&quadratic_loss(&theirs).backward().unwrap()).unwrap();
         }
-        let diff = (ours.as_tensor() - theirs.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (ours.as_tensor() - theirs.as_tensor())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         // The fused CPU update computes in f32 throughout (candle's scalars are f64): 20 steps drift by
         // a few f32 ulps.
         assert!(diff < 1e-5, "max difference {diff}");
@@ -390,7 +429,8 @@ mod tests {
     #[test]
     fn clipping_bounds_the_global_norm() {
         let (a, b) = (Var::new(&[3f32], &Device::Cpu).unwrap(), Var::new(&[4f32], &Device::Cpu).unwrap());
-        let loss = ((a.as_tensor().sqr().unwrap() + b.as_tensor().sqr().unwrap()).unwrap().sum_all().unwrap() * 0.5).unwrap();
+        let loss =
+            ((a.as_tensor().sqr().unwrap() + b.as_tensor().sqr().unwrap()).unwrap().sum_all().unwrap() * 0.5).unwrap();
         let grads = loss.backward().unwrap();
         let norm = grad_norm(&grads, [&a, &b].into_iter()).unwrap();
         assert!((norm - 5.0).abs() < 1e-6, "{norm}");
@@ -404,9 +444,11 @@ mod tests {
     fn fused_update_matches_the_tensor_update() {
         let start = [0.3f32, 0.1, -0.4];
         let fused = Var::new(&start, &Device::Cpu).unwrap();
-        let mut optimizer = AdamW::new(vec![("w".into(), fused.clone())], |_| 0.01).unwrap().with_weight_average(0.8).unwrap();
+        let mut optimizer =
+            AdamW::new(vec![("w".into(), fused.clone())], |_| 0.01).unwrap().with_weight_average(0.8).unwrap();
         let tensor = Var::new(&start, &Device::Cpu).unwrap();
-        let mut reference = AdamW::new(vec![("w".into(), tensor.clone())], |_| 0.01).unwrap().with_weight_average(0.8).unwrap();
+        let mut reference =
+            AdamW::new(vec![("w".into(), tensor.clone())], |_| 0.01).unwrap().with_weight_average(0.8).unwrap();
         let zeros = tensor.as_tensor().zeros_like().unwrap();
         let p = &mut reference.params[0];
         (p.exp_avg, p.exp_avg_sq) = (Buffer::Device(zeros.clone()), Buffer::Device(zeros));
@@ -424,7 +466,8 @@ mod tests {
         assert!(close(&a, &b), "{a:?} vs {b:?}");
         optimizer.swap_weight_average().unwrap();
         reference.swap_weight_average().unwrap();
-        let (avg, avg_ref) = (fused.as_tensor().to_vec1::<f32>().unwrap(), tensor.as_tensor().to_vec1::<f32>().unwrap());
+        let (avg, avg_ref) =
+            (fused.as_tensor().to_vec1::<f32>().unwrap(), tensor.as_tensor().to_vec1::<f32>().unwrap());
         assert!(close(&avg, &by_hand) && close(&avg_ref, &by_hand), "{avg:?} {avg_ref:?} vs {by_hand:?}");
         optimizer.swap_weight_average().unwrap();
         assert_eq!(fused.as_tensor().to_vec1::<f32>().unwrap(), a, "swapping twice gives the trained weights back");
@@ -435,11 +478,13 @@ mod tests {
     #[test]
     fn weight_average_round_trips_and_must_match() {
         let var = Var::new(&[0.3f32, 0.1, -0.4], &Device::Cpu).unwrap();
-        let mut optimizer = AdamW::new(vec![("w".into(), var.clone())], |_| 0.0).unwrap().with_weight_average(0.5).unwrap();
+        let mut optimizer =
+            AdamW::new(vec![("w".into(), var.clone())], |_| 0.0).unwrap().with_weight_average(0.5).unwrap();
         optimizer.step(&quadratic_loss(&var).backward().unwrap(), 0.1, 1.0).unwrap();
         let saved = optimizer.state_safetensors().unwrap();
         let other = Var::new(var.as_tensor().to_vec1::<f32>().unwrap().as_slice(), &Device::Cpu).unwrap();
-        let mut restored = AdamW::new(vec![("w".into(), other.clone())], |_| 0.0).unwrap().with_weight_average(0.5).unwrap();
+        let mut restored =
+            AdamW::new(vec![("w".into(), other.clone())], |_| 0.0).unwrap().with_weight_average(0.5).unwrap();
         restored.load_state(&saved).unwrap();
         for o in [&mut optimizer, &mut restored] {
             o.step(&quadratic_loss(&o.params[0].var.clone()).backward().unwrap(), 0.1, 1.0).unwrap();

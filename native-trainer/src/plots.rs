@@ -104,7 +104,12 @@ fn centered(size: f64, color: &'static RGBColor) -> TextStyle<'static> {
     TextStyle::from(("sans-serif", size).into_font()).color(color).pos(Pos::new(HPos::Center, VPos::Center))
 }
 
-fn confusion_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, title: &str, confusion: &[[u64; 2]; 2], labels: &[&str; 2]) -> Result<()> {
+fn confusion_panel(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    title: &str,
+    confusion: &[[u64; 2]; 2],
+    labels: &[&str; 2],
+) -> Result<()> {
     const CELL: i32 = 120;
     let (left, top) = (110, 70);
     let label = centered(16.0, &BLACK);
@@ -147,16 +152,32 @@ mod tests {
 
     #[test]
     fn confusion_matrix_shows_counts_and_row_percentages() {
-        let svg = confusion_matrices(&[("f32", [[30, 10], [5, 55]]), ("int8", [[29, 11], [5, 55]])], &["human", "bot"]).unwrap();
+        let svg = confusion_matrices(&[("f32", [[30, 10], [5, 55]]), ("int8", [[29, 11], [5, 55]])], &["human", "bot"])
+            .unwrap();
         assert_well_formed(&svg);
-        for needle in ["f32", "int8", "human", "bot", "predicted", "gold", ">\n30\n<", "75.0 %", "25.0 %", "8.3 %", "91.7 %", "72.5 %", ">\n29\n<"] {
+        for needle in [
+            "f32",
+            "int8",
+            "human",
+            "bot",
+            "predicted",
+            "gold",
+            ">\n30\n<",
+            "75.0 %",
+            "25.0 %",
+            "8.3 %",
+            "91.7 %",
+            "72.5 %",
+            ">\n29\n<",
+        ] {
             assert!(svg.contains(needle), "{needle:?} missing from the confusion matrix SVG");
         }
     }
 
     #[test]
     fn training_curve_draws_losses_and_epoch_metrics() {
-        let steps: Vec<StepLoss> = (1..=40).map(|step| StepLoss { step, loss: 0.7 / (1.0 + step as f64 / 10.0) }).collect();
+        let steps: Vec<StepLoss> =
+            (1..=40).map(|step| StepLoss { step, loss: 0.7 / (1.0 + step as f64 / 10.0) }).collect();
         let epoch = |epoch, step| EpochRecord {
             epoch,
             step,
@@ -170,11 +191,21 @@ mod tests {
         };
         let svg = training_curve(&TrainingHistory { steps, epochs: vec![epoch(1, 20), epoch(2, 40)] }).unwrap();
         assert_well_formed(&svg);
-        for needle in ["Training curve", "step", "loss", "training loss per step", "validation loss", "validation accuracy", "<polyline"] {
+        for needle in [
+            "Training curve",
+            "step",
+            "loss",
+            "training loss per step",
+            "validation loss",
+            "validation accuracy",
+            "<polyline",
+        ] {
             assert!(svg.contains(needle), "{needle:?} missing from the training curve SVG");
         }
         // A plain export has no epochs; a single step still draws.
-        let svg = training_curve(&TrainingHistory { steps: vec![StepLoss { step: 1, loss: 0.69 }], epochs: Vec::new() }).unwrap();
+        let svg =
+            training_curve(&TrainingHistory { steps: vec![StepLoss { step: 1, loss: 0.69 }], epochs: Vec::new() })
+                .unwrap();
         assert_well_formed(&svg);
     }
 

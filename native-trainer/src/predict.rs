@@ -57,7 +57,10 @@ pub fn run(args: PredictArgs) -> Result<()> {
         .with_context(|| format!("loading the model in {}", files.dir.display()))?;
     let info = classifier.info();
     if info.untrained_head {
-        tracing::warn!("{} has no classifier head; using an UNTRAINED random head: labels are meaningless", files.dir.display());
+        tracing::warn!(
+            "{} has no classifier head; using an UNTRAINED random head: labels are meaningless",
+            files.dir.display()
+        );
     }
     let source = input::read_source(&args.input)?;
     let texts = input::texts(&source, &args.input, args.format, &args.text_column)?;

@@ -65,8 +65,10 @@ impl Site {
         }
         let model = model_folder(model)?;
         let manifest_path = model.join("manifest.json");
-        let manifest = Manifest::parse(&std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?)
-            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        let manifest = Manifest::parse(
+            &std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?,
+        )
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
         let mut model_files = BTreeSet::from(["manifest.json".to_string()]);
         for file in &manifest.files {
             let path = file.path.as_str();
@@ -129,7 +131,10 @@ impl Site {
 /// A path segment that names an entry of the folder it is in, on every platform: not empty, not hidden
 /// (nor `.`/`..`), no separators, no drive (`D:`) or stream (`a:b`) syntax, no control characters.
 fn is_plain_segment(segment: &str) -> bool {
-    !segment.is_empty() && !segment.starts_with('.') && !segment.contains(['/', '\\', ':', '\0']) && !segment.chars().any(char::is_control)
+    !segment.is_empty()
+        && !segment.starts_with('.')
+        && !segment.contains(['/', '\\', ':', '\0'])
+        && !segment.chars().any(char::is_control)
 }
 
 /// Whether a request's `Host` is this server itself. Anything else (a DNS-rebinding page at
@@ -214,7 +219,10 @@ pub fn respond(site: &Site, port: u16, method: &Method, url: &str, host: Option<
         builder = builder.header(name, value);
     }
     let text = |builder: hyper::http::response::Builder, status: u16, text: &'static str| {
-        builder.status(status).header("Content-Type", "text/plain; charset=utf-8").body(Full::new(Bytes::from_static(text.as_bytes())))
+        builder
+            .status(status)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(Full::new(Bytes::from_static(text.as_bytes())))
     };
     let response = if !is_own_host(host, port) {
         text(builder, 421, "misdirected request: this server answers only to 127.0.0.1, localhost and [::1]")
@@ -224,7 +232,10 @@ pub fn respond(site: &Site, port: u16, method: &Method, url: &str, host: Option<
         match site.resolve(url) {
             Target::File(path) => match std::fs::read(&path) {
                 Ok(bytes) => {
-                    let builder = builder.status(200).header("Content-Type", site.content_type(&path)).header("Content-Length", bytes.len());
+                    let builder = builder
+                        .status(200)
+                        .header("Content-Type", site.content_type(&path))
+                        .header("Content-Length", bytes.len());
                     let body = if method == Method::HEAD { Bytes::new() } else { Bytes::from(bytes) };
                     builder.body(Full::new(body))
                 }
@@ -318,7 +329,10 @@ mod tests {
         let (dir, site) = site();
         assert_eq!(site.resolve("/"), Target::File(dir.path().join("www/index.html")));
         assert_eq!(site.resolve("/app.js?v=2"), Target::File(dir.path().join("www/app.js")));
-        assert_eq!(site.resolve("/pkg/tweetguard_bg.wasm"), Target::File(dir.path().join("www/pkg/tweetguard_bg.wasm")));
+        assert_eq!(
+            site.resolve("/pkg/tweetguard_bg.wasm"),
+            Target::File(dir.path().join("www/pkg/tweetguard_bg.wasm"))
+        );
         assert_eq!(site.resolve("/model/config.json"), Target::File(dir.path().join("run/model/config.json")));
         assert_eq!(site.resolve("/model/manifest.json"), Target::File(dir.path().join("run/model/manifest.json")));
         assert_eq!(site.resolve("/model/secret.txt"), Target::NotFound);
@@ -328,9 +342,17 @@ mod tests {
     #[test]
     fn refuses_paths_that_leave_the_served_folders() {
         let (_dir, site) = site();
-        for url in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/model/../manifest.json", "/pkg/..%2f..%2fx",
-            "/a\\b", "/%00", "/%zz", "/.git/config", "relative"]
-        {
+        for url in [
+            "/../Cargo.toml",
+            "/%2e%2e/Cargo.toml",
+            "/model/../manifest.json",
+            "/pkg/..%2f..%2fx",
+            "/a\\b",
+            "/%00",
+            "/%zz",
+            "/.git/config",
+            "relative",
+        ] {
             assert_eq!(site.resolve(url), Target::Forbidden, "{url}");
         }
     }
@@ -340,7 +362,9 @@ mod tests {
         for host in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST:8080", "[::1]:8080"] {
             assert!(is_own_host(Some(host), 8080), "{host}");
         }
-        for host in ["rebind.example:8080", "127.0.0.1:9090", "127.0.0.1", "localhost.evil:8080", "127.0.0.1:8080.evil", ""] {
+        for host in
+            ["rebind.example:8080", "127.0.0.1:9090", "127.0.0.1", "localhost.evil:8080", "127.0.0.1:8080.evil", ""]
+        {
             assert!(!is_own_host(Some(host), 8080), "{host}");
         }
         assert!(!is_own_host(None, 8080));

@@ -145,7 +145,14 @@ pub fn optimizer(model: &Trainable, weight_decay: f64, ema_decay: Option<f64>) -
 /// One optimisation step on a padded batch: forward with dropout, cross-entropy, backward, gradient
 /// clipping to `max_grad_norm`, AdamW at `lr`. Returns the batch's mean loss; a non-finite loss is an
 /// error and leaves the weights untouched.
-pub fn train_step(model: &Trainable, optimizer: &mut AdamW, batch: &EncodedBatch, labels: &[u32], lr: f64, max_grad_norm: f64) -> Result<f64> {
+pub fn train_step(
+    model: &Trainable,
+    optimizer: &mut AdamW,
+    batch: &EncodedBatch,
+    labels: &[u32],
+    lr: f64,
+    max_grad_norm: f64,
+) -> Result<f64> {
     let labels = Tensor::new(labels, &model.device)?;
     let loss = candle_nn::loss::cross_entropy(&model.forward(batch, Mode::Train)?, &labels)?;
     let value = loss.to_scalar::<f32>()? as f64;
@@ -167,7 +174,9 @@ pub fn bucketed_batches(encodings: &[tweetguard::tokenize::Encoding], batch_size
     let mut batches: Vec<Vec<usize>> = Vec::new();
     for (p, pool) in encodings.chunks(pool_size).enumerate() {
         let offset = p * pool_size;
-        batches.extend(batches_by_length(pool, batch_size).into_iter().map(|b| b.into_iter().map(|i| i + offset).collect()));
+        batches.extend(
+            batches_by_length(pool, batch_size).into_iter().map(|b| b.into_iter().map(|i| i + offset).collect()),
+        );
     }
     batches.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed));
     batches
@@ -180,7 +189,12 @@ pub fn encode_all(encoder: &TextEncoder, examples: &[&Example]) -> Result<Vec<tw
 }
 
 /// f32 logits of `examples` with the model in inference mode (batched by length, returned in order).
-pub fn predict_logits(model: &Trainable, encoder: &TextEncoder, examples: &[&Example], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+pub fn predict_logits(
+    model: &Trainable,
+    encoder: &TextEncoder,
+    examples: &[&Example],
+    batch_size: usize,
+) -> Result<Vec<Vec<f32>>> {
     let encodings = encode_all(encoder, examples)?;
     let mut logits = vec![Vec::new(); examples.len()];
     for chunk in batches_by_length(&encodings, batch_size) {
@@ -201,20 +215,32 @@ struct Start {
     history: TrainingHistory,
 }
 
-fn start(args: &TrainArgs, files: &ModelFiles, config: tweetguard::BertConfig, device: Device, base_sha256: &str) -> Result<Start> {
+fn start(
+    args: &TrainArgs,
+    files: &ModelFiles,
+    config: tweetguard::BertConfig,
+    device: Device,
+    base_sha256: &str,
+) -> Result<Start> {
     let Some(resume) = &args.resume else {
-        let model = Trainable::from_checkpoint(config, files.weights.clone(), args.seed, device)?.with_precision(args.precision);
+        let model = Trainable::from_checkpoint(config, files.weights.clone(), args.seed, device)?
+            .with_precision(args.precision);
         let optimizer = optimizer(&model, args.weight_decay, args.ema_decay)?;
         return Ok(Start { model, optimizer, completed_epochs: 0, history: TrainingHistory::default() });
     };
     let dir = checkpoint::locate(&args.output_dir, resume.as_deref())?;
     let saved = Checkpoint::read(&dir)?;
-    saved.state.ensure_resumable(base_sha256, &serde_json::to_value(args)?).with_context(|| format!("cannot resume from {}", dir.display()))?;
+    saved
+        .state
+        .ensure_resumable(base_sha256, &serde_json::to_value(args)?)
+        .with_context(|| format!("cannot resume from {}", dir.display()))?;
     let model = Trainable::from_checkpoint(config, saved.weights, args.seed, device)
         .with_context(|| format!("loading {}", dir.display()))?
         .with_precision(args.precision);
     let mut optimizer = optimizer(&model, args.weight_decay, args.ema_decay)?;
-    optimizer.load_state(&saved.optimizer).with_context(|| format!("loading the optimizer state of {}", dir.display()))?;
+    optimizer
+        .load_state(&saved.optimizer)
+        .with_context(|| format!("loading the optimizer state of {}", dir.display()))?;
     tracing::info!(
         "resuming from {} (epoch {} done, step {})",
         dir.display(),
@@ -249,7 +275,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let validation = Dataset::read(&val_path, args.skip_bad_rows, args.eval_limit)?;
     for set in [&train, &validation] {
         if !set.skipped.is_empty() {
-            tracing::warn!("skipped {} malformed rows of {} (first: {})", set.skipped.len(), set.path.display(), set.skipped[0]);
+            tracing::warn!(
+                "skipped {} malformed rows of {} (first: {})",
+                set.skipped.len(),
+                set.path.display(),
+                set.skipped[0]
+            );
         }
     }
     tracing::info!(
@@ -261,10 +292,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         args.precision.as_str()
     );
     if args.precision == Precision::Bf16 && device.is_cpu() {
-        tracing::warn!("--precision bf16 is meant for CUDA: on the CPU it is slower than f32 (2.7x per MiniLM step in `bench`)");
+        tracing::warn!(
+            "--precision bf16 is meant for CUDA: on the CPU it is slower than f32 (2.7x per MiniLM step in `bench`)"
+        );
     }
     let base_sha256 = checkpoint::fingerprint(&files.weights);
-    let Start { model, mut optimizer, mut completed_epochs, mut history } = start(&args, &files, config, device, &base_sha256)?;
+    let Start { model, mut optimizer, mut completed_epochs, mut history } =
+        start(&args, &files, config, device, &base_sha256)?;
 
     let steps_per_epoch = train.examples.len().div_ceil(args.train_batch_size);
     let total_steps = ((steps_per_epoch as f64) * args.num_train_epochs).ceil().max(1.0) as usize;
@@ -280,7 +314,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let order = train.shuffled(epoch_seed);
         let encodings = encode_all(&encoder, &order)?;
         let batches = bucketed_batches(&encodings, args.train_batch_size, epoch_seed);
-        let bar = logging::progress_bar(batches.len().min(total_steps - step) as u64, "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}");
+        let bar = logging::progress_bar(
+            batches.len().min(total_steps - step) as u64,
+            "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
+        );
         bar.set_prefix(format!("{}", completed_epochs + 1));
         let epoch_start = Instant::now();
         let (mut loss_sum, mut seen) = (0f64, 0usize);
@@ -334,7 +371,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             record.validation_accuracy,
             record.validation_f1,
             record.validation_mcc,
-            last_weights_accuracy.map_or(String::new(), |a| format!(" (weight average; last weights: accuracy {a:.4})"))
+            last_weights_accuracy
+                .map_or(String::new(), |a| format!(" (weight average; last weights: accuracy {a:.4})"))
         );
         history.epochs.push(record);
         let state = TrainerState {
@@ -346,7 +384,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             training_args: serde_json::to_value(&args)?,
             history: history.clone(),
         };
-        let saved = checkpoint::save(&args.output_dir, &state, &model, &optimizer, &files.tokenizer, args.save_total_limit)?;
+        let saved =
+            checkpoint::save(&args.output_dir, &state, &model, &optimizer, &files.tokenizer, args.save_total_limit)?;
         tracing::info!("checkpoint: {}", saved.display());
         last_logits = Some(logits);
     }
@@ -373,7 +412,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     .write(&args.output_dir)?;
     tracing::info!("{}", outcome.summary());
-    tracing::info!("done in {:.1} s; model folder: {}", started.elapsed().as_secs_f64(), args.output_dir.join("model").display());
+    tracing::info!(
+        "done in {:.1} s; model folder: {}",
+        started.elapsed().as_secs_f64(),
+        args.output_dir.join("model").display()
+    );
     Ok(())
 }
 
@@ -445,12 +488,31 @@ mod tests {
         let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
         let (straight, resumed, refused) = (tmp.join("straight"), tmp.join("resumed"), tmp.join("refused"));
         let common = [
-            "--model", &path(&tiny), "--train-file", &path(&train_file), "--validation-file", &path(&val_file),
-            "--device", "cpu", "--num-train-epochs", "2", "--train-batch-size", "8", "--seed", "3", "--max-seq-length", "32",
+            "--model",
+            &path(&tiny),
+            "--train-file",
+            &path(&train_file),
+            "--validation-file",
+            &path(&val_file),
+            "--device",
+            "cpu",
+            "--num-train-epochs",
+            "2",
+            "--train-batch-size",
+            "8",
+            "--seed",
+            "3",
+            "--max-seq-length",
+            "32",
         ]
         .map(str::to_string);
         let run_at = |learning_rate: &str, extra: &[&str]| {
-            let flags: Vec<&str> = common.iter().map(String::as_str).chain(["--learning-rate", learning_rate]).chain(extra.iter().copied()).collect();
+            let flags: Vec<&str> = common
+                .iter()
+                .map(String::as_str)
+                .chain(["--learning-rate", learning_rate])
+                .chain(extra.iter().copied())
+                .collect();
             run(parse(&flags))
         };
         let run_with = |extra: &[&str]| run_at("1e-3", extra);
@@ -458,10 +520,16 @@ mod tests {
         run_with(&["--output-dir", &path(&straight)]).unwrap();
         assert_eq!(checkpoint::list(&straight).unwrap().iter().map(|(e, _)| *e).collect::<Vec<_>>(), [1, 2]);
         for file in ["training_curve.svg", "confusion_matrix.svg", "training_loss.tsv"] {
-            assert!(std::fs::read_to_string(straight.join(file)).unwrap().starts_with(if file.ends_with("svg") { "<svg" } else { "step" }));
+            assert!(std::fs::read_to_string(straight.join(file)).unwrap().starts_with(if file.ends_with("svg") {
+                "<svg"
+            } else {
+                "step"
+            }));
         }
         let epoch_1 = straight.join("checkpoints/epoch-1");
-        for file in ["model.safetensors", "optimizer.safetensors", "config.json", "tokenizer.json", "trainer_state.json"] {
+        for file in
+            ["model.safetensors", "optimizer.safetensors", "config.json", "tokenizer.json", "trainer_state.json"]
+        {
             assert!(epoch_1.join(file).is_file(), "{file} missing from the checkpoint");
         }
 
@@ -480,18 +548,24 @@ mod tests {
         let (ema_straight, ema_resumed) = (tmp.join("ema-straight"), tmp.join("ema-resumed"));
         run_with(&["--output-dir", &path(&ema_straight), "--ema-decay", "0.8"]).unwrap();
         let ema_epoch_1 = ema_straight.join("checkpoints/epoch-1");
-        run_with(&["--output-dir", &path(&ema_resumed), "--ema-decay", "0.8", "--resume", &path(&ema_epoch_1)]).unwrap();
+        run_with(&["--output-dir", &path(&ema_resumed), "--ema-decay", "0.8", "--resume", &path(&ema_epoch_1)])
+            .unwrap();
         let (averaged, averaged_resumed) = (f32_weights(&ema_straight), f32_weights(&ema_resumed));
         for (name, values) in &averaged {
             let max_diff = values.iter().zip(&averaged_resumed[name]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
             assert!(max_diff <= 1e-5, "{name}: the averaged weights differ by {max_diff} after resuming");
         }
-        let moved = averaged.iter().any(|(name, values)| values.iter().zip(&a[name]).any(|(x, y)| (x - y).abs() > 1e-4));
+        let moved =
+            averaged.iter().any(|(name, values)| values.iter().zip(&a[name]).any(|(x, y)| (x - y).abs() > 1e-4));
         assert!(moved, "the exported average must differ from the last weights");
         let err = run_with(&["--output-dir", &path(&refused), "--resume", &path(&ema_epoch_1)]).unwrap_err();
         assert!(format!("{err:#}").contains("--ema-decay"), "{err:#}");
         assert_eq!(losses(&resumed).lines().count(), 1 + 2 * 5);
-        assert_eq!(checkpoint::list(&resumed).unwrap().iter().map(|(e, _)| *e).collect::<Vec<_>>(), [2], "--save-total-limit 1");
+        assert_eq!(
+            checkpoint::list(&resumed).unwrap().iter().map(|(e, _)| *e).collect::<Vec<_>>(),
+            [2],
+            "--save-total-limit 1"
+        );
 
         let err = run_at("2e-3", &["--output-dir", &path(&refused), "--resume", &path(&epoch_1)]).unwrap_err();
         let message = format!("{err:#}");
@@ -531,7 +605,8 @@ mod tests {
             let model = tiny_trainable().0.with_precision(precision);
             let logits = model.forward(&batch, Mode::Train).unwrap();
             assert_eq!(logits.dtype(), candle_core::DType::F32);
-            let loss = candle_nn::loss::cross_entropy(&logits, &Tensor::new(&[1u32, 0, 1], &Device::Cpu).unwrap()).unwrap();
+            let loss =
+                candle_nn::loss::cross_entropy(&logits, &Tensor::new(&[1u32, 0, 1], &Device::Cpu).unwrap()).unwrap();
             let grads = loss.backward().unwrap();
             let named = model.named_vars();
             assert_eq!(named.len(), 5 + 16 * 2 + 4, "embeddings 5, 16 per layer, pooler 2, classifier 2");

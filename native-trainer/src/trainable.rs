@@ -77,7 +77,9 @@ impl Trainable {
             } else {
                 Init::Const(0.0)
             };
-            let value = store.get(var.shape().clone(), name, init, DType::F32, device).with_context(|| format!("loading {name}"))?;
+            let value = store
+                .get(var.shape().clone(), name, init, DType::F32, device)
+                .with_context(|| format!("loading {name}"))?;
             var.set(&value)?;
         }
         Ok(this)
@@ -85,7 +87,8 @@ impl Trainable {
 
     /// Every trainable variable with its canonical name, sorted by name.
     pub fn named_vars(&self) -> Vec<(String, Var)> {
-        let mut vars: Vec<_> = self.varmap.data().lock().expect("varmap lock").iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        let mut vars: Vec<_> =
+            self.varmap.data().lock().expect("varmap lock").iter().map(|(n, v)| (n.clone(), v.clone())).collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         vars
     }
@@ -174,13 +177,19 @@ mod tests {
         let files = crate::model_dir::ModelFiles::read_for_training(&dir).unwrap();
         let config = BertConfig::from_json(&files.config).unwrap();
         let model = Trainable::from_checkpoint(config, files.weights.clone(), 0, Device::Cpu).unwrap();
-        let batch = TextEncoder::from_json(&files.tokenizer, 32).unwrap().encode_batch(&["a bot wrote this", "i wrote this"]).unwrap();
+        let batch = TextEncoder::from_json(&files.tokenizer, 32)
+            .unwrap()
+            .encode_batch(&["a bot wrote this", "i wrote this"])
+            .unwrap();
         let logits = |seed| {
             seed_dropout(&Device::Cpu, seed).unwrap();
             model.forward(&batch, Mode::Train).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
         };
         assert_eq!(logits(7), logits(7));
         assert_ne!(logits(7), logits(8));
-        assert_ne!(logits(7), model.forward(&batch, Mode::Infer).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        assert_ne!(
+            logits(7),
+            model.forward(&batch, Mode::Infer).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
     }
 }

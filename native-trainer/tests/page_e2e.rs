@@ -36,9 +36,12 @@ struct Prerequisites {
 }
 
 fn prerequisites() -> Option<Prerequisites> {
-    let chromedriver = std::env::var_os("CHROMEDRIVER").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromedriver".into());
+    let chromedriver =
+        std::env::var_os("CHROMEDRIVER").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromedriver".into());
     let chromium = std::env::var_os("CHROME_BIN").map(PathBuf::from);
-    let tweepfake = std::env::var_os("TWEEPFAKE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/data/tweepfake"));
+    let tweepfake = std::env::var_os("TWEEPFAKE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared/data/tweepfake"));
     let missing = if !chromedriver.is_file() {
         Some(format!("chromedriver ({}; set CHROMEDRIVER)", chromedriver.display()))
     } else if !workspace().join("www/pkg/tweetguard_bg.wasm").is_file() {
@@ -99,7 +102,10 @@ fn serve(model: &Path) -> (Process, String) {
     stdout.read_line(&mut line).unwrap();
     // Keep reading so the server never writes into a closed pipe.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = line.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:")).unwrap_or_else(|| panic!("serve printed {line:?}"));
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("serve printed {line:?}"));
     (Process(child), url.to_string())
 }
 
@@ -110,7 +116,8 @@ fn free_port() -> u16 {
 /// Starts a WebDriver server (chromedriver or geckodriver) on a free port and waits until it answers.
 fn start_webdriver(path: &Path) -> (Process, String) {
     let port = free_port();
-    let child = Command::new(path).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child =
+        Command::new(path).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while ureq::get(format!("{url}/status")).call().is_err() {
@@ -184,7 +191,10 @@ return [...document.querySelectorAll('[data-testid="result-row"]')].map(row => (
 }));"#;
 
 async fn testid(client: &Client, id: &str) -> fantoccini::elements::Element {
-    client.find(Locator::Css(&format!("[data-testid=\"{id}\"]"))).await.unwrap_or_else(|e| panic!("no [data-testid={id}]: {e}"))
+    client
+        .find(Locator::Css(&format!("[data-testid=\"{id}\"]")))
+        .await
+        .unwrap_or_else(|e| panic!("no [data-testid={id}]: {e}"))
 }
 
 /// Puts text in the tweet box as a paste would (one input event).
@@ -201,7 +211,12 @@ async fn paste(client: &Client, text: &str) {
 
 async fn classify_and_wait(client: &Client) -> Vec<Value> {
     testid(client, "classify-button").await.click().await.unwrap();
-    wait_for(client, "document.querySelector('[data-testid=\"summary\"]')?.dataset.state === 'done'", Duration::from_secs(120)).await;
+    wait_for(
+        client,
+        "document.querySelector('[data-testid=\"summary\"]')?.dataset.state === 'done'",
+        Duration::from_secs(120),
+    )
+    .await;
     client.execute(READ_ROWS, vec![]).await.unwrap().as_array().unwrap().clone()
 }
 
@@ -235,7 +250,13 @@ fn tricky_tweets() -> Vec<String> {
 fn cli_predictions(model: &Path, tweets: &[String], dir: &Path) -> Vec<Value> {
     let input = dir.join("tweets.txt");
     std::fs::write(&input, tweets.join("\n")).unwrap();
-    let output = trainer().args(["predict", "--backend", "cpu", "--model"]).arg(model).arg("--input").arg(&input).output().unwrap();
+    let output = trainer()
+        .args(["predict", "--backend", "cpu", "--model"])
+        .arg(model)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
     assert!(output.status.success(), "predict failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }

@@ -11,7 +11,9 @@ fn workspace() -> PathBuf {
 }
 
 fn tweepfake() -> Option<PathBuf> {
-    let dir = std::env::var_os("TWEEPFAKE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/data/tweepfake"));
+    let dir = std::env::var_os("TWEEPFAKE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared/data/tweepfake"));
     dir.join("train.csv").is_file().then_some(dir)
 }
 
@@ -55,7 +57,19 @@ fn trains_evaluates_and_exports_on_cpu() {
         .unwrap();
     assert!(status.success());
 
-    for f in ["eval_results.txt", "predictions.txt", "training_loss.tsv", "training_curve.svg", "confusion_matrix.svg", "hf/model.safetensors", "hf/config.json", "hf/tokenizer.json", "model/manifest.json", "model/MODEL_CARD.md", "checkpoints/epoch-2/trainer_state.json"] {
+    for f in [
+        "eval_results.txt",
+        "predictions.txt",
+        "training_loss.tsv",
+        "training_curve.svg",
+        "confusion_matrix.svg",
+        "hf/model.safetensors",
+        "hf/config.json",
+        "hf/tokenizer.json",
+        "model/manifest.json",
+        "model/MODEL_CARD.md",
+        "checkpoints/epoch-2/trainer_state.json",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     for svg in ["training_curve.svg", "confusion_matrix.svg"] {
@@ -64,14 +78,23 @@ fn trains_evaluates_and_exports_on_cpu() {
     assert_eq!(std::fs::read_to_string(out.join("predictions.txt")).unwrap().lines().count(), 256);
     // The card says how the model was made: each epoch's validation and the arguments.
     let card = std::fs::read_to_string(out.join("model/MODEL_CARD.md")).unwrap();
-    assert!(card.contains("## Training") && card.contains("| 2 |") && card.contains("\"num_train_epochs\": 2.0"), "{card}");
+    assert!(
+        card.contains("## Training") && card.contains("| 2 |") && card.contains("\"num_train_epochs\": 2.0"),
+        "{card}"
+    );
     assert!(card.contains("gives the f32 model's label on 256 of 256 rows"), "{card}");
-    let losses: Vec<f64> = std::fs::read_to_string(out.join("training_loss.tsv")).unwrap().lines().skip(1).map(|l| l.split('\t').nth(1).unwrap().parse().unwrap()).collect();
+    let losses: Vec<f64> = std::fs::read_to_string(out.join("training_loss.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap().parse().unwrap())
+        .collect();
     let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
     let (first, last) = (mean(&losses[..6]), mean(&losses[losses.len() - 6..]));
     assert!(last < first - 0.05, "loss did not fall: first steps {first:.4}, last steps {last:.4}");
 
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("model/manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("model/manifest.json")).unwrap()).unwrap();
     for file in manifest["files"].as_array().unwrap() {
         let bytes = std::fs::read(out.join("model").join(file["path"].as_str().unwrap())).unwrap();
         assert_eq!(bytes.len() as u64, file["bytes"].as_u64().unwrap());
@@ -85,22 +108,41 @@ fn trains_evaluates_and_exports_on_cpu() {
 
     // The exported folder predicts through the core crate, int8 from OUT/, f32 from OUT/hf.
     for model in [out.clone(), out.join("hf")] {
-        let output = trainer().args(["predict", "--input", "-"]).arg("--model").arg(&model).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let output = trainer()
+            .args(["predict", "--input", "-"])
+            .arg("--model")
+            .arg(&model)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         use std::io::Write;
         output.stdin.as_ref().unwrap().write_all(b"hello world\nwish i can i would be seeing other\n").unwrap();
         let result = output.wait_with_output().unwrap();
         assert!(result.status.success());
-        let lines: Vec<serde_json::Value> = String::from_utf8(result.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8(result.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert!(lines.iter().all(|l| l["label"] == "bot" || l["label"] == "human"));
     }
 
     // `export` of the HF folder reproduces the int8 model and its metrics on the same rows.
     let again = tmp.join("exported");
-    let status = trainer().args(["export", "--eval-limit", "256", "--model"]).arg(out.join("hf")).arg("--output-dir").arg(&again).env("TWEEPFAKE_DIR", &data).status().unwrap();
+    let status = trainer()
+        .args(["export", "--eval-limit", "256", "--model"])
+        .arg(out.join("hf"))
+        .arg("--output-dir")
+        .arg(&again)
+        .env("TWEEPFAKE_DIR", &data)
+        .status()
+        .unwrap();
     assert!(status.success());
-    assert!(again.join("confusion_matrix.svg").is_file() && !again.join("training_curve.svg").exists(), "export draws no training curve");
-    let manifest2: serde_json::Value = serde_json::from_slice(&std::fs::read(again.join("model/manifest.json")).unwrap()).unwrap();
+    assert!(
+        again.join("confusion_matrix.svg").is_file() && !again.join("training_curve.svg").exists(),
+        "export draws no training curve"
+    );
+    let manifest2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(again.join("model/manifest.json")).unwrap()).unwrap();
     let (v2, v1) = (&manifest2["metrics"]["validation"], &manifest["metrics"]["validation"]);
     for key in ["f32", "int8", "rows"] {
         assert_eq!(v2[key], v1[key], "{key}");
@@ -112,8 +154,12 @@ fn trains_evaluates_and_exports_on_cpu() {
     for key in ["max_abs_logit_diff", "mean_abs_logit_diff"] {
         assert!((a2[key].as_f64().unwrap() - a1[key].as_f64().unwrap()).abs() < 1e-4, "{key}: {a2} vs {a1}");
     }
-    let (a, b) = (std::fs::read(again.join("model/model.int8.safetensors")).unwrap(), std::fs::read(out.join("model/model.int8.safetensors")).unwrap());
-    let (a, b) = (safetensors::SafeTensors::deserialize(&a).unwrap(), safetensors::SafeTensors::deserialize(&b).unwrap());
+    let (a, b) = (
+        std::fs::read(again.join("model/model.int8.safetensors")).unwrap(),
+        std::fs::read(out.join("model/model.int8.safetensors")).unwrap(),
+    );
+    let (a, b) =
+        (safetensors::SafeTensors::deserialize(&a).unwrap(), safetensors::SafeTensors::deserialize(&b).unwrap());
     assert_eq!(a.len(), b.len());
     for (name, view) in a.tensors() {
         assert!(view.data() == b.tensor(&name).unwrap().data(), "{name} differs between train's export and export");
@@ -129,9 +175,18 @@ fn refuses_to_overwrite_and_reports_bad_rows() {
     std::fs::write(tmp.join("out/keep.txt"), "precious").unwrap();
     std::fs::write(tmp.join("bad.tsv"), "a\t1\t\tfine\nb\tmaybe\t\ttext\n").unwrap();
     let run = |extra: &[&str]| {
-        let out = trainer().args(["train", "--device", "cpu", "--model"]).arg(workspace().join("tests/fixtures/tiny"))
-            .arg("--train-file").arg(tmp.join("bad.tsv")).arg("--validation-file").arg(tmp.join("bad.tsv"))
-            .arg("--output-dir").arg(tmp.join("out")).args(extra).output().unwrap();
+        let out = trainer()
+            .args(["train", "--device", "cpu", "--model"])
+            .arg(workspace().join("tests/fixtures/tiny"))
+            .arg("--train-file")
+            .arg(tmp.join("bad.tsv"))
+            .arg("--validation-file")
+            .arg(tmp.join("bad.tsv"))
+            .arg("--output-dir")
+            .arg(tmp.join("out"))
+            .args(extra)
+            .output()
+            .unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
     };
     let (ok, err) = run(&[]);

@@ -49,13 +49,22 @@ impl CpuBackend {
     /// Builds the model from a weight store on the engine `engine` picks for `dtype` (the file's); shape
     /// and name mismatches surface here. Also says whether the classifier head was freshly initialised
     /// (untrained).
-    pub fn load(store: WeightStore, dtype: WeightDtype, config: &BertConfig, num_labels: usize, engine: CpuEngine) -> Result<(Self, bool)> {
+    pub fn load(
+        store: WeightStore,
+        dtype: WeightDtype,
+        config: &BertConfig,
+        num_labels: usize,
+        engine: CpuEngine,
+    ) -> Result<(Self, bool)> {
         let created_head = store.created_head_flag();
         let backend = match (engine, dtype) {
-            (CpuEngine::Int8, _) | (CpuEngine::Auto, WeightDtype::Int8) => CpuBackend::Int8(Box::new(Int8Engine::load(&store, config, num_labels)?)),
+            (CpuEngine::Int8, _) | (CpuEngine::Auto, WeightDtype::Int8) => {
+                CpuBackend::Int8(Box::new(Int8Engine::load(&store, config, num_labels)?))
+            }
             _ => {
                 let device = Device::Cpu;
-                let model = BertClassifier::load(store.into_var_builder(&device), config, num_labels).map_err(|e| Error::Weights(e.to_string()))?;
+                let model = BertClassifier::load(store.into_var_builder(&device), config, num_labels)
+                    .map_err(|e| Error::Weights(e.to_string()))?;
                 CpuBackend::Reference { model, device }
             }
         };

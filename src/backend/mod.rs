@@ -137,14 +137,22 @@ impl Engine {
     /// Loads the model on the backend `options.backend` resolves to. `probe` is a small batch for the
     /// self-check and timing `auto` runs before choosing a GPU. Returns the engine and whether the head
     /// is untrained.
-    pub async fn load(weights: Vec<u8>, config: &BertConfig, num_labels: usize, options: &EngineOptions, probe: &EncodedBatch) -> Result<(Engine, bool)> {
+    pub async fn load(
+        weights: Vec<u8>,
+        config: &BertConfig,
+        num_labels: usize,
+        options: &EngineOptions,
+        probe: &EncodedBatch,
+    ) -> Result<(Engine, bool)> {
         let choice = options.backend;
         let source = CpuSource { weights, config: config.clone(), num_labels, head: options.head, engine: options.cpu };
         let on_cpu = |source: CpuSource, reason: Option<String>| -> Result<(Engine, bool)> {
             let (cpu, untrained) = source.build()?;
             Ok((Engine::with_cpu(cpu, reason), untrained))
         };
-        let fall_back = |source, why: &dyn std::fmt::Display| on_cpu(source, Some(format!("{why}; running on the CPU (SIMD) backend")));
+        let fall_back = |source, why: &dyn std::fmt::Display| {
+            on_cpu(source, Some(format!("{why}; running on the CPU (SIMD) backend")))
+        };
         if choice == BackendChoice::Cpu {
             return on_cpu(source, None);
         }
@@ -164,7 +172,12 @@ impl Engine {
             Err(err) => return Err(err),
         };
         if choice == BackendChoice::Webgpu {
-            let engine = Engine { gpu: Some(gpu), cpu: Mutex::new(None), source: Mutex::new(Some(source)), reason: Mutex::new(None) };
+            let engine = Engine {
+                gpu: Some(gpu),
+                cpu: Mutex::new(None),
+                source: Mutex::new(Some(source)),
+                reason: Mutex::new(None),
+            };
             return Ok((engine, untrained));
         }
         // auto on a real GPU: it must agree with the CPU on the probe, and be faster.
@@ -172,7 +185,12 @@ impl Engine {
         let (expected, cpu_ms) = timed(|| std::future::ready(cpu.logits(probe))).await?;
         let (got, gpu_ms) = match timed(|| gpu.logits(probe)).await {
             Ok(measured) => measured,
-            Err(err) => return Ok((Engine::with_cpu(cpu, Some(format!("{err}; running on the CPU (SIMD) backend"))), untrained)),
+            Err(err) => {
+                return Ok((
+                    Engine::with_cpu(cpu, Some(format!("{err}; running on the CPU (SIMD) backend"))),
+                    untrained,
+                ))
+            }
         };
         let name = gpu.adapter_name().to_string();
         if !agrees(&got, &expected) {
@@ -184,7 +202,12 @@ impl Engine {
             return Ok((Engine::with_cpu(cpu, Some(why)), untrained));
         }
         // The CPU backend stays built: it takes over at once if the GPU fails later.
-        let engine = Engine { gpu: Some(gpu), cpu: Mutex::new(Some(Arc::new(cpu))), source: Mutex::new(None), reason: Mutex::new(None) };
+        let engine = Engine {
+            gpu: Some(gpu),
+            cpu: Mutex::new(Some(Arc::new(cpu))),
+            source: Mutex::new(None),
+            reason: Mutex::new(None),
+        };
         Ok((engine, untrained))
     }
 
@@ -197,7 +220,10 @@ impl Engine {
         let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let backend = WebGpuBackend::load(gpu, &store, &source.config, source.num_labels, max_seq)?;
         if let Some(error) = scope.pop().await {
-            return Err(Error::Backend { backend: "webgpu", message: format!("setting up the model on the GPU failed: {error}") });
+            return Err(Error::Backend {
+                backend: "webgpu",
+                message: format!("setting up the model on the GPU failed: {error}"),
+            });
         }
         Ok((backend, created_head.load(std::sync::atomic::Ordering::Relaxed)))
     }

@@ -68,7 +68,8 @@ impl DropoutMask {
 
 /// The next CPU mask of probability `p`: its seed from the seeded generator when there is one, else random.
 pub(crate) fn next_mask(p: f64) -> DropoutMask {
-    let seed = CPU_DROPOUT_RNG.with(|rng| rng.borrow_mut().as_mut().map(|r| r.random::<u64>())).unwrap_or_else(rand::random);
+    let seed =
+        CPU_DROPOUT_RNG.with(|rng| rng.borrow_mut().as_mut().map(|r| r.random::<u64>())).unwrap_or_else(rand::random);
     DropoutMask { seed, p: p as f32 }
 }
 

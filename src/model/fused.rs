@@ -124,7 +124,15 @@ fn norm_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
 /// The gradient of [`norm_row`] with respect to `x`, from `dy`; adds this row's share of the gamma and
 /// beta gradients.
 #[inline]
-fn norm_row_grad(x: &[f32], gamma: &[f32], dy: &[f32], eps: f32, dx: &mut [f32], dgamma: &mut [f32], dbeta: &mut [f32]) {
+fn norm_row_grad(
+    x: &[f32],
+    gamma: &[f32],
+    dy: &[f32],
+    eps: f32,
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
     let (mean, rstd) = moments(x, eps);
     // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma.
     let (mut sum, mut dot) = (0f32, 0f32);
@@ -135,7 +143,9 @@ fn norm_row_grad(x: &[f32], gamma: &[f32], dy: &[f32], eps: f32, dx: &mut [f32],
     }
     let n = x.len() as f32;
     let (sum, dot) = (sum / n, dot / n);
-    for (((((dx, dy), g), x), dg), db) in dx.iter_mut().zip(dy).zip(gamma).zip(x).zip(dgamma.iter_mut()).zip(dbeta.iter_mut()) {
+    for (((((dx, dy), g), x), dg), db) in
+        dx.iter_mut().zip(dy).zip(gamma).zip(x).zip(dgamma.iter_mut()).zip(dbeta.iter_mut())
+    {
         let xhat = (x - mean) * rstd;
         *dx = rstd * (dy * g - sum - xhat * dot);
         *dg += dy * xhat;
@@ -145,7 +155,11 @@ fn norm_row_grad(x: &[f32], gamma: &[f32], dy: &[f32], eps: f32, dx: &mut [f32],
 
 /// Runs `per_row(row, dx_row, dgamma, dbeta)` over `rows` rows of `n` values in parallel tasks, each with
 /// its own gamma/beta gradient accumulators, and returns `(dx, dgamma, dbeta)`.
-fn norm_backward(rows: usize, n: usize, per_row: impl Fn(usize, &mut [f32], &mut [f32], &mut [f32]) + Sync) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+fn norm_backward(
+    rows: usize,
+    n: usize,
+    per_row: impl Fn(usize, &mut [f32], &mut [f32], &mut [f32]) + Sync,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let per_task = rows_per_task(n);
     let mut dx = vec![0f32; rows * n];
     let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
@@ -176,7 +190,15 @@ impl CustomOp3 for LayerNorm {
         "fused-layer-norm"
     }
 
-    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, g: &CpuStorage, gl: &Layout, b: &CpuStorage, bl: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        g: &CpuStorage,
+        gl: &Layout,
+        b: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (x, gamma, beta) = (values(x, xl)?, values(g, gl)?, values(b, bl)?);
         let n = gamma.len();
         let mut out = vec![0f32; x.len()];
@@ -189,7 +211,14 @@ impl CustomOp3 for LayerNorm {
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 
-    fn bwd(&self, x: &Tensor, gamma: &Tensor, _beta: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let n = gamma.elem_count();
         let (dx, dgamma, dbeta) = with_values(x, |xv| {
             with_values(gamma, |g| {
@@ -201,7 +230,11 @@ impl CustomOp3 for LayerNorm {
                 })
             })
         })?;
-        Ok((Some(tensor(dx, x.shape(), x)?), Some(tensor(dgamma, gamma.shape(), x)?), Some(tensor(dbeta, gamma.shape(), x)?)))
+        Ok((
+            Some(tensor(dx, x.shape(), x)?),
+            Some(tensor(dgamma, gamma.shape(), x)?),
+            Some(tensor(dbeta, gamma.shape(), x)?),
+        ))
     }
 }
 
@@ -236,7 +269,15 @@ impl CustomOp3 for DenseResidualNorm {
         "fused-dense-residual-norm"
     }
 
-    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, r: &CpuStorage, rl: &Layout, p: &CpuStorage, pl: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        r: &CpuStorage,
+        rl: &Layout,
+        p: &CpuStorage,
+        pl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (x, residual, params) = (values(x, xl)?, values(r, rl)?, values(p, pl)?);
         let n = params.len() / 3;
         let (bias, gamma, beta) = (&params[..n], &params[n..2 * n], &params[2 * n..]);
@@ -254,7 +295,14 @@ impl CustomOp3 for DenseResidualNorm {
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 
-    fn bwd(&self, x: &Tensor, residual: &Tensor, params: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        residual: &Tensor,
+        params: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let n = params.elem_count() / 3;
         let (dz, dgamma, dbeta) = with_values(x, |xv| {
             with_values(residual, |rv| {
@@ -277,16 +325,30 @@ impl CustomOp3 for DenseResidualNorm {
             let chunk = n * rows_per_task(n);
             dx.par_chunks_mut(chunk).enumerate().for_each(|(i, part)| mask.apply(part, i * chunk));
         }
-        let (dbias, _) = column_sums(n, dx.len() / n, |row, sum, _| sum.iter_mut().zip(&dx[row * n..(row + 1) * n]).for_each(|(s, d)| *s += d));
+        let (dbias, _) = column_sums(n, dx.len() / n, |row, sum, _| {
+            sum.iter_mut().zip(&dx[row * n..(row + 1) * n]).for_each(|(s, d)| *s += d)
+        });
         let dparams = [dbias, dgamma, dbeta].concat();
-        Ok((Some(tensor(dx, x.shape(), x)?), Some(tensor(dz, x.shape(), x)?), Some(tensor(dparams, params.shape(), x)?)))
+        Ok((
+            Some(tensor(dx, x.shape(), x)?),
+            Some(tensor(dz, x.shape(), x)?),
+            Some(tensor(dparams, params.shape(), x)?),
+        ))
     }
 }
 
 /// `LayerNorm(dropout(x + bias) + residual)` over rows of `x` and `residual` (same shape, last dimension
 /// `n`), the end of BERT's attention-output and output blocks; `x` is the dense layer's product without
 /// its bias.
-pub fn dense_residual_norm(x: &Tensor, bias: &Tensor, residual: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64, dropout: Option<DropoutMask>) -> Result<Tensor> {
+pub fn dense_residual_norm(
+    x: &Tensor,
+    bias: &Tensor,
+    residual: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    dropout: Option<DropoutMask>,
+) -> Result<Tensor> {
     let params = Tensor::cat(&[bias, gamma, beta], 0)?;
     x.contiguous()?.apply_op3(&residual.contiguous()?, &params, DenseResidualNorm { eps: eps as f32, dropout })
 }
@@ -322,19 +384,24 @@ impl CustomOp2 for BiasGelu {
                 with_values(grad, |dy| {
                     let mut dx = vec![0f32; xv.len()];
                     let chunk = n * rows_per_task(n);
-                    dx.par_chunks_mut(chunk).zip(xv.par_chunks(chunk).zip(dy.par_chunks(chunk))).for_each(|(out, (x, dy))| {
-                        for ((out, x), dy) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(dy.chunks_exact(n)) {
-                            for (((d, x), dy), b) in out.iter_mut().zip(x).zip(dy).zip(b) {
-                                *d = dy * math::gelu_grad(x + b);
+                    dx.par_chunks_mut(chunk).zip(xv.par_chunks(chunk).zip(dy.par_chunks(chunk))).for_each(
+                        |(out, (x, dy))| {
+                            for ((out, x), dy) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(dy.chunks_exact(n))
+                            {
+                                for (((d, x), dy), b) in out.iter_mut().zip(x).zip(dy).zip(b) {
+                                    *d = dy * math::gelu_grad(x + b);
+                                }
                             }
-                        }
-                    });
+                        },
+                    );
                     Ok(dx)
                 })
             })
         })?;
         let rows = dx.len() / n;
-        let (dbias, _) = column_sums(n, rows, |row, sum, _| sum.iter_mut().zip(&dx[row * n..(row + 1) * n]).for_each(|(s, d)| *s += d));
+        let (dbias, _) = column_sums(n, rows, |row, sum, _| {
+            sum.iter_mut().zip(&dx[row * n..(row + 1) * n]).for_each(|(s, d)| *s += d)
+        });
         Ok((Some(tensor(dx, x.shape(), x)?), Some(tensor(dbias, bias.shape(), x)?)))
     }
 }
@@ -354,10 +421,40 @@ pub fn bias_gelu(xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
 /// The pointers and strides must describe matrices inside live allocations, `dst` not overlapping the
 /// others.
 #[allow(clippy::too_many_arguments)]
-unsafe fn matmul(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: usize, lhs: *const f32, lhs_rs: usize, lhs_cs: usize, rhs: *const f32, rhs_rs: usize, rhs_cs: usize, beta: f32) {
+unsafe fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    lhs: *const f32,
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: *const f32,
+    rhs_rs: usize,
+    rhs_cs: usize,
+    beta: f32,
+) {
     gemm::gemm(
-        m, n, k, dst, 1, dst_rs as isize, false, lhs, lhs_cs as isize, lhs_rs as isize, rhs, rhs_cs as isize, rhs_rs as isize, 0.0, beta, false,
-        false, false, Parallelism::None,
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        false,
+        lhs,
+        lhs_cs as isize,
+        lhs_rs as isize,
+        rhs,
+        rhs_cs as isize,
+        rhs_rs as isize,
+        0.0,
+        beta,
+        false,
+        false,
+        false,
+        Parallelism::None,
     );
 }
 
@@ -447,27 +544,61 @@ impl CustomOp2 for Attention {
         });
         let mut out = vec![0f32; self.batch * s * hidden];
         let mut probs = vec![0f32; self.batch * heads * s * s];
-        out.par_chunks_mut(s * hidden).zip(probs.par_chunks_mut(heads * s * s)).enumerate().for_each(|(b, (out, probs))| {
-            let mut dropped = vec![0f32; s * s];
-            for (h, p) in probs.chunks_exact_mut(s * s).enumerate() {
-                let (q, k, v) = head_offsets(b, h, s, hidden, d);
-                // SAFETY: every matrix lies inside text b's rows of qkv; out is this task's block.
-                unsafe {
-                    matmul(s, s, d, p.as_mut_ptr(), s, qkv[q..].as_ptr(), 3 * hidden, 1, qkv[k..].as_ptr(), 1, 3 * hidden, scale);
+        out.par_chunks_mut(s * hidden).zip(probs.par_chunks_mut(heads * s * s)).enumerate().for_each(
+            |(b, (out, probs))| {
+                let mut dropped = vec![0f32; s * s];
+                for (h, p) in probs.chunks_exact_mut(s * s).enumerate() {
+                    let (q, k, v) = head_offsets(b, h, s, hidden, d);
+                    // SAFETY: every matrix lies inside text b's rows of qkv; out is this task's block.
+                    unsafe {
+                        matmul(
+                            s,
+                            s,
+                            d,
+                            p.as_mut_ptr(),
+                            s,
+                            qkv[q..].as_ptr(),
+                            3 * hidden,
+                            1,
+                            qkv[k..].as_ptr(),
+                            1,
+                            3 * hidden,
+                            scale,
+                        );
+                    }
+                    self.softmax_rows(b, p);
+                    dropped.copy_from_slice(p);
+                    self.drop_probs(b, h, &mut dropped);
+                    unsafe {
+                        matmul(
+                            s,
+                            d,
+                            s,
+                            out[h * d..].as_mut_ptr(),
+                            hidden,
+                            dropped.as_ptr(),
+                            s,
+                            1,
+                            qkv[v..].as_ptr(),
+                            3 * hidden,
+                            1,
+                            1.0,
+                        );
+                    }
                 }
-                self.softmax_rows(b, p);
-                dropped.copy_from_slice(p);
-                self.drop_probs(b, h, &mut dropped);
-                unsafe {
-                    matmul(s, d, s, out[h * d..].as_mut_ptr(), hidden, dropped.as_ptr(), s, 1, qkv[v..].as_ptr(), 3 * hidden, 1, 1.0);
-                }
-            }
-        });
+            },
+        );
         *self.saved.lock().map_err(|_| Self::cache_poisoned())? = Some(Arc::new((qkv, probs)));
         Ok((CpuStorage::F32(out), Shape::from((self.batch * s, hidden))))
     }
 
-    fn bwd(&self, product: &Tensor, bias: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        product: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let saved = self.saved.lock().map_err(|_| Self::cache_poisoned())?.clone();
         let Some(saved) = saved else { bail!("attention backward without its forward pass") };
         let (qkv, probs) = (&saved.0, &saved.1);
@@ -489,8 +620,34 @@ impl CustomOp2 for Attention {
                     // other task touches.
                     unsafe {
                         // dP' = dout . v^T ; dv = P'^T . dout
-                        matmul(s, s, d, dp.as_mut_ptr(), s, dout[o..].as_ptr(), hidden, 1, qkv[v..].as_ptr(), 1, 3 * hidden, 1.0);
-                        matmul(s, d, s, target.at(v), 3 * hidden, dropped.as_ptr(), 1, s, dout[o..].as_ptr(), hidden, 1, 1.0);
+                        matmul(
+                            s,
+                            s,
+                            d,
+                            dp.as_mut_ptr(),
+                            s,
+                            dout[o..].as_ptr(),
+                            hidden,
+                            1,
+                            qkv[v..].as_ptr(),
+                            1,
+                            3 * hidden,
+                            1.0,
+                        );
+                        matmul(
+                            s,
+                            d,
+                            s,
+                            target.at(v),
+                            3 * hidden,
+                            dropped.as_ptr(),
+                            1,
+                            s,
+                            dout[o..].as_ptr(),
+                            hidden,
+                            1,
+                            1.0,
+                        );
                     }
                     // Back through dropout, then softmax: dS = P * (dP - rowsum(P * dP)).
                     self.drop_probs(b, h, &mut dp);
@@ -500,15 +657,43 @@ impl CustomOp2 for Attention {
                     }
                     unsafe {
                         // dq = scale * dS . k ; dk = scale * dS^T . q
-                        matmul(s, d, s, target.at(q), 3 * hidden, dp.as_ptr(), s, 1, qkv[k..].as_ptr(), 3 * hidden, 1, scale);
-                        matmul(s, d, s, target.at(k), 3 * hidden, dp.as_ptr(), 1, s, qkv[q..].as_ptr(), 3 * hidden, 1, scale);
+                        matmul(
+                            s,
+                            d,
+                            s,
+                            target.at(q),
+                            3 * hidden,
+                            dp.as_ptr(),
+                            s,
+                            1,
+                            qkv[k..].as_ptr(),
+                            3 * hidden,
+                            1,
+                            scale,
+                        );
+                        matmul(
+                            s,
+                            d,
+                            s,
+                            target.at(k),
+                            3 * hidden,
+                            dp.as_ptr(),
+                            1,
+                            s,
+                            qkv[q..].as_ptr(),
+                            3 * hidden,
+                            1,
+                            scale,
+                        );
                     }
                 }
             });
             Ok(dqkv)
         })?;
         let n = 3 * hidden;
-        let (dbias, _) = column_sums(n, dqkv.len() / n, |row, sum, _| sum.iter_mut().zip(&dqkv[row * n..(row + 1) * n]).for_each(|(s, d)| *s += d));
+        let (dbias, _) = column_sums(n, dqkv.len() / n, |row, sum, _| {
+            sum.iter_mut().zip(&dqkv[row * n..(row + 1) * n]).for_each(|(s, d)| *s += d)
+        });
         dqkv.shrink_to_fit();
         Ok((Some(tensor(dqkv, product.shape(), product)?), Some(tensor(dbias, bias.shape(), product)?)))
     }
@@ -518,7 +703,13 @@ impl CustomOp2 for Attention {
 /// without its bias (`[batch * seq, 3 * hidden]`, q, k and v side by side), `bias` its bias
 /// (`[3 * hidden]`); keys are masked where `attention_mask` (`[batch, seq]`, u32) is 0, and the
 /// probabilities go through `dropout`. Returns the context, `[batch * seq, hidden]`, heads side by side.
-pub fn attention(qkv: &Tensor, bias: &Tensor, attention_mask: &Tensor, heads: usize, dropout: Option<DropoutMask>) -> Result<Tensor> {
+pub fn attention(
+    qkv: &Tensor,
+    bias: &Tensor,
+    attention_mask: &Tensor,
+    heads: usize,
+    dropout: Option<DropoutMask>,
+) -> Result<Tensor> {
     let (batch, seq) = attention_mask.dims2()?;
     let mask = attention_mask.flatten_all()?.to_vec1::<u32>()?.into_iter().map(|m| u8::from(m != 0)).collect();
     qkv.contiguous()?.apply_op2(bias, Attention { batch, seq, heads, mask, dropout, saved: Mutex::default() })
@@ -542,12 +733,19 @@ mod tests {
             .map(|(g, w)| (g - w).abs() / (1.0 + w.abs()))
             .enumerate()
             .fold((0, 0f32), |best, (i, e)| if e > best.1 { (i, e) } else { best });
-        assert!(err <= tol, "{what}: element {worst} is {} but the reference is {} (relative error {err:e} > {tol:e})", got[worst], want[worst]);
+        assert!(
+            err <= tol,
+            "{what}: element {worst} is {} but the reference is {} (relative error {err:e} > {tol:e})",
+            got[worst],
+            want[worst]
+        );
     }
 
     fn random(shape: &[usize], seed: u64) -> Var {
         let n: usize = shape.iter().product();
-        let values = (0..n).map(|i| (mix(seed * 1_000_003 + i as u64) >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0).collect::<Vec<_>>();
+        let values = (0..n)
+            .map(|i| (mix(seed * 1_000_003 + i as u64) >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0)
+            .collect::<Vec<_>>();
         Var::from_tensor(&Tensor::from_vec(values, shape, &Device::Cpu).unwrap()).unwrap()
     }
 
@@ -568,7 +766,8 @@ mod tests {
         let ours = layer_norm(x.as_tensor(), g.as_tensor(), b.as_tensor(), 1e-12).unwrap();
         let reference = candle_nn::ops::layer_norm_slow(x.as_tensor(), g.as_tensor(), b.as_tensor(), 1e-12).unwrap();
         assert_close(&ours, &reference, TOL, "layer norm");
-        let (a, r) = (grads(&[&x, &g, &b], &ours, upstream.as_tensor()), grads(&[&x, &g, &b], &reference, upstream.as_tensor()));
+        let (a, r) =
+            (grads(&[&x, &g, &b], &ours, upstream.as_tensor()), grads(&[&x, &g, &b], &reference, upstream.as_tensor()));
         for (i, name) in ["dx", "dgamma", "dbeta"].iter().enumerate() {
             assert_close(&a[i], &r[i], TOL, name);
         }
@@ -582,7 +781,8 @@ mod tests {
         let ours = bias_gelu(x3.as_tensor(), b.as_tensor()).unwrap();
         let reference = x3.as_tensor().broadcast_add(b.as_tensor()).unwrap().gelu_erf().unwrap();
         assert_close(&ours, &reference, TOL, "gelu");
-        let (a, r) = (grads(&[&x3, &b], &ours, upstream.as_tensor()), grads(&[&x3, &b], &reference, upstream.as_tensor()));
+        let (a, r) =
+            (grads(&[&x3, &b], &ours, upstream.as_tensor()), grads(&[&x3, &b], &reference, upstream.as_tensor()));
         assert_close(&a[0], &r[0], TOL, "dx");
         assert_close(&a[1], &r[1], TOL, "dbias");
     }
@@ -598,14 +798,26 @@ mod tests {
         assert!(values.iter().all(|v| *v == 0.0 || (*v - 1.0 / 0.9).abs() < 1e-6));
         let again = dropout(x.as_tensor(), mask).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(values, again, "a seed fixes the mask");
-        let other = dropout(x.as_tensor(), DropoutMask { seed: 10, p: 0.1 }).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let other = dropout(x.as_tensor(), DropoutMask { seed: 10, p: 0.1 })
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_ne!(values, other);
         let grad = grads(&[&x], &y, &Tensor::ones((64, 1000), DType::F32, &Device::Cpu).unwrap()).remove(0);
         assert_eq!(grad.flatten_all().unwrap().to_vec1::<f32>().unwrap(), values, "d(mask * x)/dx = mask");
     }
 
     /// The composed attention of the model's non-fused path, with an explicit dropout mask tensor.
-    fn composed_attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, heads: usize, drop: Option<DropoutMask>) -> Tensor {
+    fn composed_attention(
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: &Tensor,
+        heads: usize,
+        drop: Option<DropoutMask>,
+    ) -> Tensor {
         let (b, s, h) = q.dims3().unwrap();
         let d = h / heads;
         let split = |t: &Tensor| t.reshape((b, s, heads, d)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
@@ -615,7 +827,8 @@ mod tests {
             &Tensor::full(f32::MIN, (b, s), &Device::Cpu).unwrap(),
         );
         let additive = additive.unwrap().reshape((b, 1, 1, s)).unwrap();
-        let scores = (q.matmul(&k.t().unwrap()).unwrap() / (d as f64).sqrt()).unwrap().broadcast_add(&additive).unwrap();
+        let scores =
+            (q.matmul(&k.t().unwrap()).unwrap() / (d as f64).sqrt()).unwrap().broadcast_add(&additive).unwrap();
         let mut probs = candle_nn::ops::softmax(&scores, D::Minus1).unwrap();
         if let Some(drop) = drop {
             let factors: Vec<f32> = (0..probs.elem_count()).map(|i| drop.factor(i)).collect();
@@ -636,9 +849,12 @@ mod tests {
         let upstream = random(&[batch * seq, hidden], 14);
         for drop in [None, Some(DropoutMask { seed: 5, p: 0.3 })] {
             let ours = attention(product.as_tensor(), bias.as_tensor(), &mask, heads, drop).unwrap();
-            let qkv = product.as_tensor().broadcast_add(bias.as_tensor()).unwrap().reshape((batch, seq, 3 * hidden)).unwrap();
+            let qkv =
+                product.as_tensor().broadcast_add(bias.as_tensor()).unwrap().reshape((batch, seq, 3 * hidden)).unwrap();
             let part = |i: usize| qkv.narrow(2, i * hidden, hidden).unwrap();
-            let reference = composed_attention(&part(0), &part(1), &part(2), &mask, heads, drop).reshape((batch * seq, hidden)).unwrap();
+            let reference = composed_attention(&part(0), &part(1), &part(2), &mask, heads, drop)
+                .reshape((batch * seq, hidden))
+                .unwrap();
             assert_close(&ours, &reference, TOL, &format!("attention (dropout {drop:?})"));
             let a = grads(&[&product, &bias], &ours, upstream.as_tensor());
             let r = grads(&[&product, &bias], &reference, upstream.as_tensor());
@@ -655,7 +871,16 @@ mod tests {
         let upstream = random(&[6, 32], 26);
         let vars = [&x, &residual, &bias, &gamma, &beta];
         for drop in [None, Some(DropoutMask { seed: 3, p: 0.25 })] {
-            let ours = dense_residual_norm(x.as_tensor(), bias.as_tensor(), residual.as_tensor(), gamma.as_tensor(), beta.as_tensor(), 1e-12, drop).unwrap();
+            let ours = dense_residual_norm(
+                x.as_tensor(),
+                bias.as_tensor(),
+                residual.as_tensor(),
+                gamma.as_tensor(),
+                beta.as_tensor(),
+                1e-12,
+                drop,
+            )
+            .unwrap();
             let mut z = x.as_tensor().broadcast_add(bias.as_tensor()).unwrap();
             if let Some(drop) = drop {
                 let factors: Vec<f32> = (0..z.elem_count()).map(|i| drop.factor(i)).collect();

@@ -14,10 +14,10 @@ mod dropout;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fused;
 
-pub use dropout::{seed_dropout, DropoutMask};
 use dropout::dropout;
 #[cfg(not(target_arch = "wasm32"))]
 use dropout::next_mask;
+pub use dropout::{seed_dropout, DropoutMask};
 
 use candle_core::{DType, Module, Tensor, D};
 use candle_nn::{Embedding, Init, Linear, VarBuilder};
@@ -45,7 +45,10 @@ impl Mode {
         #[cfg(not(target_arch = "wasm32"))]
         return self == Mode::Train && fused::applies(xs);
         #[cfg(target_arch = "wasm32")]
-        return { let _ = xs; false };
+        return {
+            let _ = xs;
+            false
+        };
     }
 }
 
@@ -81,7 +84,13 @@ impl LayerNorm {
 
     /// `LayerNorm(dropout(product + bias) + residual)`, the fused end of a dense block (training on the CPU).
     #[cfg(not(target_arch = "wasm32"))]
-    fn dense_residual(&self, product: &Tensor, bias: Option<&Tensor>, residual: &Tensor, p: f64) -> candle_core::Result<Tensor> {
+    fn dense_residual(
+        &self,
+        product: &Tensor,
+        bias: Option<&Tensor>,
+        residual: &Tensor,
+        p: f64,
+    ) -> candle_core::Result<Tensor> {
         let bias = bias.expect("BERT's linear layers have biases");
         let dropout = (p > 0.0).then(|| next_mask(p));
         fused::dense_residual_norm(product, bias, residual, &self.weight, &self.bias, self.eps, dropout)
@@ -181,7 +190,10 @@ impl SelfAttention {
             let dropout = (self.attention_dropout > 0.0).then(|| next_mask(self.attention_dropout));
             let context = fused::attention(&rows.matmul(&weight.t()?)?, &bias, &mask.tokens, self.heads, dropout)?;
             let product = context.matmul(&self.output.weight().t()?)?;
-            return self.norm.dense_residual(&product, self.output.bias(), &rows, self.hidden_dropout)?.reshape((b, s, h));
+            return self
+                .norm
+                .dense_residual(&product, self.output.bias(), &rows, self.hidden_dropout)?
+                .reshape((b, s, h));
         }
         let mask = &mask.additive;
         let (b, s, h) = xs.dims3()?;
@@ -192,7 +204,9 @@ impl SelfAttention {
         let probs = match mode {
             Mode::Infer => candle_nn::ops::softmax_last_dim(&scores)?,
             // Composed (differentiable) and in f32 when training in half precision, as autocast does.
-            Mode::Train => candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(scores.dtype())?,
+            Mode::Train => {
+                candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(scores.dtype())?
+            }
         };
         let probs = mode.dropout(&probs, self.attention_dropout)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;

@@ -157,7 +157,8 @@ impl WeightStore {
                 if entry.shape != dims {
                     return Err(mismatch(&stored, &entry.shape, dims));
                 }
-                return quant::tensor_to_f32(&stored, entry.dtype, self.data(entry)).map(|v| Some(StoredMatrix::F32(v)));
+                return quant::tensor_to_f32(&stored, entry.dtype, self.data(entry))
+                    .map(|v| Some(StoredMatrix::F32(v)));
             }
             let (Some(q), Some(s)) = (
                 self.entries.get(&format!("{stored}{Q_SUFFIX}")),
@@ -223,7 +224,8 @@ impl WeightStore {
         let n = shape.elem_count();
         Ok(Some(match init {
             Init::Randn { mean, stdev } => {
-                let seed = seed ^ name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+                let seed = seed
+                    ^ name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
                 let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
                 let normal = Normal::new(mean as f32, stdev as f32).map_err(|e| Error::Weights(e.to_string()))?;
                 (0..n).map(|_| normal.sample(&mut rng)).collect()
@@ -237,7 +239,8 @@ impl WeightStore {
 /// The storage type of the linear weights in a safetensors file, read from its header alone (no copy of
 /// the tensor data).
 pub fn stored_dtype(bytes: &[u8]) -> Result<WeightDtype> {
-    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| Error::Weights(format!("not a valid safetensors file: {e}")))?;
+    let (_, metadata) =
+        SafeTensors::read_metadata(bytes).map_err(|e| Error::Weights(format!("not a valid safetensors file: {e}")))?;
     Ok(dtype_of(metadata.tensors().iter().map(|(name, info)| (name.as_str(), info.dtype))))
 }
 
@@ -299,6 +302,8 @@ impl candle_nn::var_builder::SimpleBackend for WeightStore {
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        Self::candidates(name).iter().any(|n| self.entries.contains_key(n) || self.entries.contains_key(&format!("{n}{Q_SUFFIX}")))
+        Self::candidates(name)
+            .iter()
+            .any(|n| self.entries.contains_key(n) || self.entries.contains_key(&format!("{n}{Q_SUFFIX}")))
     }
 }

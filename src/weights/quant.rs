@@ -141,10 +141,8 @@ impl View for &OwnedTensor {
 /// Converts an f32/f16/bf16 safetensors file with HF names into the int8 format. Non-float tensors
 /// (such as the `position_ids` buffer of older checkpoints) are dropped.
 pub fn quantize_safetensors(float_file: &[u8]) -> Result<Vec<u8>> {
-    let metadata = HashMap::from([
-        ("format".to_string(), "pt".to_string()),
-        (FORMAT_KEY.to_string(), FORMAT_INT8.to_string()),
-    ]);
+    let metadata =
+        HashMap::from([("format".to_string(), "pt".to_string()), (FORMAT_KEY.to_string(), FORMAT_INT8.to_string())]);
     convert(float_file, true, metadata)
 }
 

@@ -32,7 +32,9 @@ struct Golden {
 
 async fn load_with(weights: &[u8], cpu_engine: CpuEngine) -> Classifier {
     let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights: weights.into() };
-    Classifier::load(bytes, LoadOptions { head: HeadInit::Require, cpu_engine, ..Default::default() }).await.expect("tiny model loads")
+    Classifier::load(bytes, LoadOptions { head: HeadInit::Require, cpu_engine, ..Default::default() })
+        .await
+        .expect("tiny model loads")
 }
 
 async fn load(weights: &[u8]) -> Classifier {
@@ -165,7 +167,10 @@ async fn js_errors_are_error_objects() {
     assert_error(js_load(JsValue::from_str("nope"), JsValue::UNDEFINED).await.err().unwrap(), "expected an object");
     let missing = Object::new();
     Reflect::set(&missing, &"config".into(), &Uint8Array::from(CONFIG).into()).unwrap();
-    assert_error(js_load(missing.into(), JsValue::UNDEFINED).await.err().unwrap(), "files.tokenizer must be a Uint8Array");
+    assert_error(
+        js_load(missing.into(), JsValue::UNDEFINED).await.err().unwrap(),
+        "files.tokenizer must be a Uint8Array",
+    );
     assert_error(js_load(files(&WEIGHTS_INT8[..1000]), JsValue::UNDEFINED).await.err().unwrap(), "safetensors");
     let mut flipped = WEIGHTS_INT8.to_vec();
     flipped[20] ^= 0x40; // inside the JSON header
@@ -184,14 +189,22 @@ async fn mismatched_config_and_tokenizer_are_rejected() {
     let mut config: Value = serde_json::from_slice(CONFIG).unwrap();
     config["intermediate_size"] = 64.into();
     let bytes = serde_json::to_vec(&config).unwrap();
-    let err = Classifier::load(ModelBytes { config: &bytes, tokenizer: TOKENIZER, weights: WEIGHTS_INT8.into() }, LoadOptions::default()).await;
+    let err = Classifier::load(
+        ModelBytes { config: &bytes, tokenizer: TOKENIZER, weights: WEIGHTS_INT8.into() },
+        LoadOptions::default(),
+    )
+    .await;
     assert!(err.err().unwrap().to_string().contains("do not belong together"));
     let mut tokenizer: Value = serde_json::from_slice(TOKENIZER).unwrap();
     let vocab = tokenizer["model"]["vocab"].as_object_mut().unwrap();
     let n = vocab.len();
     vocab.insert("beyond-the-table".into(), (n + 100).into());
     let bytes = serde_json::to_vec(&tokenizer).unwrap();
-    let err = Classifier::load(ModelBytes { config: CONFIG, tokenizer: &bytes, weights: WEIGHTS_INT8.into() }, LoadOptions::default()).await;
+    let err = Classifier::load(
+        ModelBytes { config: CONFIG, tokenizer: &bytes, weights: WEIGHTS_INT8.into() },
+        LoadOptions::default(),
+    )
+    .await;
     assert!(err.err().unwrap().to_string().contains("embedding table"));
 }
 
@@ -240,7 +253,11 @@ async fn webgpu_int8_matches_the_cpu_reference_and_auto_skips_a_software_adapter
     let cpu = load(WEIGHTS_INT8).await;
     let goldens: Vec<Golden> = serde_json::from_slice(GOLDENS).unwrap();
     let texts: Vec<&str> = goldens.iter().map(|g| g.text.as_str()).collect();
-    let (g, r, c) = (gpu.classify(&texts).await.unwrap(), reference.classify(&texts).await.unwrap(), cpu.classify(&texts).await.unwrap());
+    let (g, r, c) = (
+        gpu.classify(&texts).await.unwrap(),
+        reference.classify(&texts).await.unwrap(),
+        cpu.classify(&texts).await.unwrap(),
+    );
     assert_eq!(g.backend, tweetguard::BackendKind::Webgpu);
     for (i, (a, b)) in g.results.iter().zip(&r.results).enumerate() {
         for (x, y) in a.logits.iter().zip(&b.logits) {

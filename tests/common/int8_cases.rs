@@ -4,7 +4,9 @@
 //! instruction set available here must give the scalar reference's bits exactly.
 #![allow(dead_code)]
 
-use tweetguard::backend::int8::gemm::{matmul, quantize_block, quantize_block_portable, reference_matmul, Isa, PackedMatrix, QuantizedRows};
+use tweetguard::backend::int8::gemm::{
+    matmul, quantize_block, quantize_block_portable, reference_matmul, Isa, PackedMatrix, QuantizedRows,
+};
 use tweetguard::weights::quant::QuantizedMatrix;
 
 /// A small deterministic generator (xorshift64*), so every platform sees the same inputs.
@@ -64,7 +66,17 @@ fn case(rows: usize, n: usize, k: usize, kind: Kind, seed: u64) -> (QuantizedRow
     (x, w, bias)
 }
 
-const SHAPES: [(usize, usize, usize); 9] = [(1, 1, 32), (1, 16, 384), (2, 17, 40), (3, 33, 384), (4, 16, 1536), (5, 48, 64), (7, 15, 1536), (9, 100, 384), (13, 1152, 384)];
+const SHAPES: [(usize, usize, usize); 9] = [
+    (1, 1, 32),
+    (1, 16, 384),
+    (2, 17, 40),
+    (3, 33, 384),
+    (4, 16, 1536),
+    (5, 48, 64),
+    (7, 15, 1536),
+    (9, 100, 384),
+    (13, 1152, 384),
+];
 
 pub fn every_kernel_matches_the_reference() {
     let isas = Isa::available();
@@ -113,7 +125,9 @@ pub fn integer_dot_products_are_exact() {
         matmul(isa, &x, &packed, &mut got, n);
         for r in 0..rows {
             for c in 0..n {
-                let exact: i64 = (0..k).map(|i| (x.data[r * k + i] as i64 - x.zero[r * k / 32 + i / 32] as i64) * values[c * k + i] as i64).sum();
+                let exact: i64 = (0..k)
+                    .map(|i| (x.data[r * k + i] as i64 - x.zero[r * k / 32 + i / 32] as i64) * values[c * k + i] as i64)
+                    .sum();
                 assert_eq!(got[r * n + c] as i64, exact, "{}: row {r} column {c}", isa.name());
             }
         }
@@ -144,7 +158,8 @@ pub fn quantizer_keeps_zero_exact() {
 /// signed zeros, subnormals, values whose rounding lands outside 0..=127, and non-finite values.
 pub fn quantizer_matches_the_portable_one_bit_for_bit() {
     let mut rng = Rng(0x51ed_2701);
-    let specials = [0.0f32, -0.0, f32::MIN_POSITIVE / 4.0, -1e-42, 1e30, -1e30, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+    let specials =
+        [0.0f32, -0.0, f32::MIN_POSITIVE / 4.0, -1e-42, 1e30, -1e30, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
     for case in 0..2000 {
         let len = if case % 5 == 0 { 1 + case % 32 } else { 32 };
         let magnitude = [1e-6f32, 1.0, 1e3, 1e20][case % 4];

@@ -38,9 +38,8 @@ pub fn skip_or_fail(reason: &str) {
 
 /// The TweepFake folder: `TWEEPFAKE_DIR`, else `../shared/data/tweepfake` beside the checkout.
 pub fn tweepfake_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("TWEEPFAKE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/data/tweepfake"));
+    let dir =
+        std::env::var_os("TWEEPFAKE_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/data/tweepfake"));
     dir.join("validation.csv").is_file().then_some(dir)
 }
 
@@ -56,9 +55,17 @@ pub fn validation_rows() -> Option<Vec<(String, String)>> {
     let dir = tweepfake_dir()?;
     let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_path(dir.join("validation.csv")).ok()?;
     let headers = reader.headers().expect("validation.csv header").clone();
-    let column = |name: &str| headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("validation.csv has no {name} column"));
+    let column = |name: &str| {
+        headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("validation.csv has no {name} column"))
+    };
     let (text, label) = (column("text"), column("account.type"));
-    Some(reader.records().map(|r| r.expect("validation.csv row")).map(|r| (r[text].to_string(), r[label].to_string())).collect())
+    Some(
+        reader
+            .records()
+            .map(|r| r.expect("validation.csv row"))
+            .map(|r| (r[text].to_string(), r[label].to_string()))
+            .collect(),
+    )
 }
 
 /// The all-MiniLM-L6-v2 folder: `TWEETGUARD_MINILM_DIR`, else `.models/all-MiniLM-L6-v2`
@@ -104,11 +111,20 @@ pub fn tiny_bytes(weights: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 }
 
 pub fn load(config: &[u8], tokenizer: &[u8], weights: &[u8], head: HeadInit) -> tweetguard::Result<Classifier> {
-    pollster::block_on(Classifier::load(ModelBytes { config, tokenizer, weights: weights.into() }, LoadOptions { head, ..LoadOptions::default() }))
+    pollster::block_on(Classifier::load(
+        ModelBytes { config, tokenizer, weights: weights.into() },
+        LoadOptions { head, ..LoadOptions::default() },
+    ))
 }
 
 /// A CPU classifier on a given CPU engine (the int8 engine, or the f32 reference).
-pub fn load_on(config: &[u8], tokenizer: &[u8], weights: &[u8], head: HeadInit, cpu_engine: CpuEngine) -> tweetguard::Result<Classifier> {
+pub fn load_on(
+    config: &[u8],
+    tokenizer: &[u8],
+    weights: &[u8],
+    head: HeadInit,
+    cpu_engine: CpuEngine,
+) -> tweetguard::Result<Classifier> {
     let options = LoadOptions { head, cpu_engine, backend: BackendChoice::Cpu, ..LoadOptions::default() };
     pollster::block_on(Classifier::load(ModelBytes { config, tokenizer, weights: weights.into() }, options))
 }
@@ -158,7 +174,10 @@ pub fn assert_logits_within(what: &str, got: &[Vec<f32>], want: &[Vec<f32>], ato
     }
     let (d, _, _) = max_abs_diff(got, want);
     let dp = got.iter().zip(want).map(|(g, w)| (p1(g) - p1(w)).abs()).fold(0f32, f32::max);
-    eprintln!("{what}: max |logit diff| {d:.3e}, max |prob diff| {dp:.3e} over {} rows (atol {atol:e}, rtol {rtol:e})", got.len());
+    eprintln!(
+        "{what}: max |logit diff| {d:.3e}, max |prob diff| {dp:.3e} over {} rows (atol {atol:e}, rtol {rtol:e})",
+        got.len()
+    );
     d
 }
 

@@ -78,7 +78,8 @@ impl QuantizedRows {
     /// Copies row `from` of `source` (same width) into row `to`.
     pub fn copy_row(&mut self, to: usize, source: &QuantizedRows, from: usize) {
         let blocks = self.blocks();
-        self.data[to * self.stride..][..self.stride].copy_from_slice(&source.data[from * source.stride..][..source.stride]);
+        self.data[to * self.stride..][..self.stride]
+            .copy_from_slice(&source.data[from * source.stride..][..source.stride]);
         self.scale[to * blocks..][..blocks].copy_from_slice(&source.scale[from * blocks..][..blocks]);
         self.zero[to * blocks..][..blocks].copy_from_slice(&source.zero[from * blocks..][..blocks]);
     }
@@ -374,7 +375,11 @@ pub fn reference_matmul(x: &QuantizedRows, w: &QuantizedMatrix, bias: &[f32]) ->
             for b in 0..blocks {
                 let range = b * BLOCK..(b + 1) * BLOCK;
                 let zero = x.zero[m * blocks + b];
-                let dot: i32 = row[range.clone()].iter().zip(&wrow[range.clone()]).map(|(&a, &w)| (a as i32 - zero) * w as i32).sum();
+                let dot: i32 = row[range.clone()]
+                    .iter()
+                    .zip(&wrow[range.clone()])
+                    .map(|(&a, &w)| (a as i32 - zero) * w as i32)
+                    .sum();
                 acc += dot as f32 * (w.scales[col * blocks + b] * x.scale[m * blocks + b]);
             }
             out[m * n + col] = acc + bias[col];

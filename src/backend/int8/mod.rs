@@ -235,7 +235,10 @@ impl Int8Engine {
         let norms = Norm::all(config.num_hidden_layers)
             .map(|norm| {
                 let prefix = norm.prefix();
-                Ok((store.tensor_f32(&format!("{prefix}.weight"), &[h], Init::Const(1.0))?, store.tensor_f32(&format!("{prefix}.bias"), &[h], zeros)?))
+                Ok((
+                    store.tensor_f32(&format!("{prefix}.weight"), &[h], Init::Const(1.0))?,
+                    store.tensor_f32(&format!("{prefix}.bias"), &[h], zeros)?,
+                ))
             })
             .collect::<Result<_>>()?;
         let classifier_name = &Linear::Classifier.parts()[0];
@@ -243,7 +246,13 @@ impl Int8Engine {
             store.tensor_f32(&format!("{classifier_name}.weight"), &[labels, h], weight_init)?,
             store.tensor_f32(&format!("{classifier_name}.bias"), &[labels], zeros)?,
         );
-        let weights = Weights { tables: [word?, position?, token_type?], layers, pooler: pack(Linear::Pooler)?, classifier, norms };
+        let weights = Weights {
+            tables: [word?, position?, token_type?],
+            layers,
+            pooler: pack(Linear::Pooler)?,
+            classifier,
+            norms,
+        };
         Ok(Self {
             isa,
             weights,
@@ -265,7 +274,16 @@ impl Int8Engine {
     pub fn weight_bytes(&self) -> usize {
         let w = &self.weights;
         let tables: usize = w.tables.iter().map(|t| t.values.len() + 4 * t.scales.len()).sum();
-        let linears: usize = w.layers.iter().map(|l| l.qkv.weight_bytes() + l.attention_output.weight_bytes() + l.intermediate.weight_bytes() + l.output.weight_bytes()).sum();
+        let linears: usize = w
+            .layers
+            .iter()
+            .map(|l| {
+                l.qkv.weight_bytes()
+                    + l.attention_output.weight_bytes()
+                    + l.intermediate.weight_bytes()
+                    + l.output.weight_bytes()
+            })
+            .sum();
         tables + linears + w.pooler.weight_bytes() + 4 * (w.classifier.0.len() + w.classifier.1.len())
     }
 
@@ -296,7 +314,8 @@ impl Int8Engine {
             }
             let texts = Ragged::from_padded(batch, start..end);
             self.check_ids(&texts)?;
-            let mut run = Run { engine: self, arena: &mut arena, texts: &texts, times: times.as_deref_mut(), clock: None };
+            let mut run =
+                Run { engine: self, arena: &mut arena, texts: &texts, times: times.as_deref_mut(), clock: None };
             pass::run(&mut run, self.weights.layers.len(), Rows::Cls)?;
             let out = &arena.slots[slot_index(Slot::Logits)].values;
             logits.extend(out.chunks_exact(self.labels).take(end - start).map(<[f32]>::to_vec));
@@ -317,7 +336,10 @@ impl Int8Engine {
             return Err(Error::Input(format!("token type {t} is outside the model's {} types", token_type.rows)));
         }
         if let Some((_, len)) = texts.texts.iter().find(|(_, len)| *len > position.rows || *len == 0) {
-            return Err(Error::Input(format!("a text of {len} tokens does not fit the model's {} positions", position.rows)));
+            return Err(Error::Input(format!(
+                "a text of {len} tokens does not fit the model's {} positions",
+                position.rows
+            )));
         }
         Ok(())
     }
@@ -393,7 +415,13 @@ impl pass::Ops for Run<'_> {
                 let row = &mut buffer.values[t * h..(t + 1) * h];
                 ops::add_table_row(&word.values, &word.scales, word.stride, texts.ids[t] as usize, row);
                 ops::add_table_row(&position.values, &position.scales, position.stride, p, row);
-                ops::add_table_row(&token_type.values, &token_type.scales, token_type.stride, texts.types[t] as usize, row);
+                ops::add_table_row(
+                    &token_type.values,
+                    &token_type.scales,
+                    token_type.stride,
+                    texts.types[t] as usize,
+                    row,
+                );
                 ops::layer_norm(row, gamma, beta, eps);
                 buffer.quantized.set_row(t, row);
             }

@@ -66,7 +66,14 @@ pub struct AttentionScratch {
 /// Each score is `sum over the head's dimensions, in order, of (q * scale) * k`, the softmax is
 /// `exp(s - max) * (1 / sum)`, and each context value `sum over keys, in order, of p * v`: the order of a
 /// plain loop ([`tests::attention_in_plain_loops`] checks the bits), computed in register blocks.
-pub fn attention(qkv: &[f32], hidden: usize, heads: usize, queries: std::ops::Range<usize>, scratch: &mut AttentionScratch, out: &mut [f32]) {
+pub fn attention(
+    qkv: &[f32],
+    hidden: usize,
+    heads: usize,
+    queries: std::ops::Range<usize>,
+    scratch: &mut AttentionScratch,
+    out: &mut [f32],
+) {
     let d = hidden / heads;
     let ld = 3 * hidden;
     let len = qkv.len() / ld;
@@ -167,7 +174,8 @@ mod tests {
         // Head widths of 32 (MiniLM), 64 (BERT-base) and 24 (not a whole block); lengths around the block.
         for (hidden, heads) in [(64, 2), (128, 2), (48, 2)] {
             for len in [1, 2, 15, 16, 17, 33, 40] {
-                let qkv: Vec<f32> = (0..len * 3 * hidden).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 3.0).collect();
+                let qkv: Vec<f32> =
+                    (0..len * 3 * hidden).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 3.0).collect();
                 for queries in [0..len, 0..1] {
                     let mut out = vec![f32::NAN; queries.len() * hidden];
                     attention(&qkv, hidden, heads, queries.clone(), &mut scratch, &mut out);

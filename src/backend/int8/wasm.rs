@@ -172,7 +172,9 @@ pub fn relaxed_dot_is_exact() -> bool {
         *EXACT.get_or_init(|| {
             let w: [i8; 16] = [-127, 127, -1, 0, 5, -128, 127, 3, 64, -64, 1, -1, 100, -100, 50, 127];
             let x: [u8; 16] = [127, 127, 0, 1, 127, 127, 2, 3, 1, 127, 64, 65, 0, 126, 127, 127];
-            let want: [i32; 4] = std::array::from_fn(|lane| (0..4).map(|i| w[4 * lane + i] as i32 * x[4 * lane + i] as i32).sum::<i32>() + 7);
+            let want: [i32; 4] = std::array::from_fn(|lane| {
+                (0..4).map(|i| w[4 * lane + i] as i32 * x[4 * lane + i] as i32).sum::<i32>() + 7
+            });
             // SAFETY: 16-byte arrays read as v128.
             let got = unsafe {
                 let r = i32x4_relaxed_dot_i8x16_i7x16_add(
@@ -180,7 +182,12 @@ pub fn relaxed_dot_is_exact() -> bool {
                     v128_load(x.as_ptr() as *const v128),
                     i32x4_splat(7),
                 );
-                [i32x4_extract_lane::<0>(r), i32x4_extract_lane::<1>(r), i32x4_extract_lane::<2>(r), i32x4_extract_lane::<3>(r)]
+                [
+                    i32x4_extract_lane::<0>(r),
+                    i32x4_extract_lane::<1>(r),
+                    i32x4_extract_lane::<2>(r),
+                    i32x4_extract_lane::<3>(r),
+                ]
             };
             got == want
         })

@@ -16,7 +16,9 @@ pub fn has_avx_vnni() -> bool {
 }
 
 pub fn has_avx512_vnni() -> bool {
-    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni")
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vnni")
 }
 
 /// Chunks of 4 input values per block.
@@ -59,8 +61,14 @@ macro_rules! tile_256 {
                 let s1 = _mm256_loadu_ps(t.scales.add(b * PANEL + 8));
                 for m in 0..R {
                     let row_scale = _mm256_set1_ps(*t.a_scales.add(m * t.blocks + b));
-                    sums[m][0] = _mm256_add_ps(sums[m][0], _mm256_mul_ps(_mm256_cvtepi32_ps(dots[m][0]), _mm256_mul_ps(s0, row_scale)));
-                    sums[m][1] = _mm256_add_ps(sums[m][1], _mm256_mul_ps(_mm256_cvtepi32_ps(dots[m][1]), _mm256_mul_ps(s1, row_scale)));
+                    sums[m][0] = _mm256_add_ps(
+                        sums[m][0],
+                        _mm256_mul_ps(_mm256_cvtepi32_ps(dots[m][0]), _mm256_mul_ps(s0, row_scale)),
+                    );
+                    sums[m][1] = _mm256_add_ps(
+                        sums[m][1],
+                        _mm256_mul_ps(_mm256_cvtepi32_ps(dots[m][1]), _mm256_mul_ps(s1, row_scale)),
+                    );
                 }
             }
             for m in 0..R {

@@ -185,14 +185,23 @@ impl Binder {
     }
 
     /// A bind group of `params` (binding 0) and then `buffers` (bindings 1, 2, ...).
-    fn bind<P: Params>(&mut self, pipeline: &wgpu::ComputePipeline, params: &P, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+    fn bind<P: Params>(
+        &mut self,
+        pipeline: &wgpu::ComputePipeline,
+        params: &P,
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
         let bytes = bytemuck::bytes_of(params);
         let slot = self.staged.len() as u64 / self.stride;
         let own_buffer;
         let params_binding = if slot < self.slots {
             self.staged.extend_from_slice(bytes);
             self.staged.resize(((slot + 1) * self.stride) as usize, 0);
-            wgpu::BufferBinding { buffer: &self.uniforms, offset: slot * self.stride, size: wgpu::BufferSize::new(bytes.len() as u64) }
+            wgpu::BufferBinding {
+                buffer: &self.uniforms,
+                offset: slot * self.stride,
+                size: wgpu::BufferSize::new(bytes.len() as u64),
+            }
         } else {
             own_buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("dims"),
@@ -201,10 +210,22 @@ impl Binder {
             });
             own_buffer.as_entire_buffer_binding()
         };
-        let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(params_binding) })
-            .chain(buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }))
-            .collect();
-        self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries })
+        let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(params_binding),
+        })
+        .chain(
+            buffers
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
+        )
+        .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
     }
 
     /// Writes the blocks staged since the last upload; call after recording and before submitting.
@@ -216,7 +237,12 @@ impl Binder {
     }
 }
 
-fn dispatch(pass: &mut wgpu::ComputePass, pipeline: &wgpu::ComputePipeline, group: &wgpu::BindGroup, xyz: (u32, u32, u32)) {
+fn dispatch(
+    pass: &mut wgpu::ComputePass,
+    pipeline: &wgpu::ComputePipeline,
+    group: &wgpu::BindGroup,
+    xyz: (u32, u32, u32),
+) {
     pass.set_pipeline(pipeline);
     pass.set_bind_group(0, group, &[]);
     pass.dispatch_workgroups(xyz.0, xyz.1, xyz.2);
@@ -301,8 +327,14 @@ impl Kernels {
     }
 
     pub fn layer_norm(&self, binder: &mut Binder, pass: &mut wgpu::ComputePass, op: &LayerNormOp) {
-        let params = LayerNormParams { rows: op.rows as u32, cols: op.cols as u32, has_residual: op.residual.is_some() as u32, eps: op.eps };
-        let group = binder.bind(&self.layernorm, &params, &[op.x, op.residual.unwrap_or(op.x), op.gamma, op.beta, op.out]);
+        let params = LayerNormParams {
+            rows: op.rows as u32,
+            cols: op.cols as u32,
+            has_residual: op.residual.is_some() as u32,
+            eps: op.eps,
+        };
+        let group =
+            binder.bind(&self.layernorm, &params, &[op.x, op.residual.unwrap_or(op.x), op.gamma, op.beta, op.out]);
         let (gx, gy) = split_groups(op.rows as u32);
         dispatch(pass, &self.layernorm, &group, (gx, gy, 1));
     }
@@ -311,11 +343,26 @@ impl Kernels {
         let [word, position, token_type] = op.tables;
         let pipeline = if word.int8 { &self.embeddings_int8 } else { &self.embeddings_f32 };
         let hidden = word.cols;
-        let params = EmbeddingParams { tokens: op.tokens as u32, seq: op.seq as u32, hidden: hidden as u32, k_padded: word.stored_cols() as u32 };
+        let params = EmbeddingParams {
+            tokens: op.tokens as u32,
+            seq: op.seq as u32,
+            hidden: hidden as u32,
+            k_padded: word.stored_cols() as u32,
+        };
         let group = binder.bind(
             pipeline,
             &params,
-            &[op.ids, op.types, &word.data, &word.scales, &position.data, &position.scales, &token_type.data, &token_type.scales, op.out],
+            &[
+                op.ids,
+                op.types,
+                &word.data,
+                &word.scales,
+                &position.data,
+                &position.scales,
+                &token_type.data,
+                &token_type.scales,
+                op.out,
+            ],
         );
         let (gy, gz) = split_groups(op.tokens as u32);
         dispatch(pass, pipeline, &group, (groups(hidden, ROW_WORKGROUP), gy, gz));

@@ -15,12 +15,12 @@ use std::sync::Mutex;
 use candle_nn::Init;
 use wgpu::util::DeviceExt;
 
-pub use device::{Gpu, GpuAdapter};
 use device::gpu_error;
+pub use device::{Gpu, GpuAdapter};
 use kernels::{Activation, AttentionOp, Binder, EmbeddingsOp, GpuMatrix, Kernels, LayerNormOp, LinearOp};
 
-use crate::config::{BertConfig, HiddenAct};
 use super::KernelProfile;
+use crate::config::{BertConfig, HiddenAct};
 use crate::error::{Error, Result};
 use crate::pass::{self, Epilogue, Linear, Norm, Rows, Slot, EMBEDDING_TABLES};
 use crate::tokenize::EncodedBatch;
@@ -87,7 +87,12 @@ impl pass::Ops for Planner {
 
     fn embed(&mut self, out: Slot) -> Result<()> {
         self.steps.push(Step::Embeddings { out: Buf::Scratch });
-        self.steps.push(Step::LayerNorm { input: Buf::Scratch, residual: None, norm: Norm::Embeddings, out: Buf::Slot(out) });
+        self.steps.push(Step::LayerNorm {
+            input: Buf::Scratch,
+            residual: None,
+            norm: Norm::Embeddings,
+            out: Buf::Slot(out),
+        });
         self.layouts.insert(out, Rows::Tokens);
         Ok(())
     }
@@ -110,7 +115,12 @@ impl pass::Ops for Planner {
                     return Err(gpu_error("the WebGPU pass runs every layer on every token"));
                 }
                 self.steps.push(Step::Linear { linear, input, read, out: Buf::Scratch, act });
-                self.steps.push(Step::LayerNorm { input: Buf::Scratch, residual: Some(Buf::Slot(residual)), norm, out: Buf::Slot(output) });
+                self.steps.push(Step::LayerNorm {
+                    input: Buf::Scratch,
+                    residual: Some(Buf::Slot(residual)),
+                    norm,
+                    out: Buf::Slot(output),
+                });
             }
             _ => self.steps.push(Step::Linear { linear, input, read, out: Buf::Slot(output), act }),
         }
@@ -221,10 +231,7 @@ pub fn upload_matrix(gpu: &Gpu, name: &str, stored: &StoredMatrix, rows: usize, 
     };
     let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
     if data.len() as u64 > limit {
-        return Err(gpu_error(format!(
-            "{name} needs {} bytes in one buffer; this device allows {limit}",
-            data.len()
-        )));
+        return Err(gpu_error(format!("{name} needs {} bytes in one buffer; this device allows {limit}", data.len())));
     }
     Ok(GpuMatrix { data: storage(gpu, name, &data), scales: storage(gpu, name, &scales), rows, cols, int8 })
 }
@@ -241,7 +248,13 @@ impl WebGpuBackend {
         let table_rows = [config.vocab_size, config.max_position_embeddings, config.type_vocab_size];
         let table = |i: usize| -> Result<GpuMatrix> {
             let name = EMBEDDING_TABLES[i];
-            upload_matrix(&gpu, name, &store.matrix(&format!("{name}.weight"), &[table_rows[i], h], weight_init)?, table_rows[i], h)
+            upload_matrix(
+                &gpu,
+                name,
+                &store.matrix(&format!("{name}.weight"), &[table_rows[i], h], weight_init)?,
+                table_rows[i],
+                h,
+            )
         };
         let tables = [table(0)?, table(1)?, table(2)?];
         if tables.iter().any(|t| t.int8 != tables[0].int8) {
@@ -264,7 +277,13 @@ impl WebGpuBackend {
         let mut norms = HashMap::new();
         for norm in Norm::all(config.num_hidden_layers) {
             let prefix = norm.prefix();
-            norms.insert(norm, (vector(&format!("{prefix}.weight"), h, Init::Const(1.0))?, vector(&format!("{prefix}.bias"), h, zeros)?));
+            norms.insert(
+                norm,
+                (
+                    vector(&format!("{prefix}.weight"), h, Init::Const(1.0))?,
+                    vector(&format!("{prefix}.bias"), h, zeros)?,
+                ),
+            );
         }
         let act = match config.hidden_act {
             HiddenAct::Gelu => Activation::Gelu,
@@ -315,7 +334,10 @@ impl WebGpuBackend {
         let widest = (3 * self.hidden).max(self.intermediate) * 4;
         let rows = limit / (seq * widest).max(1);
         if rows == 0 {
-            return Err(gpu_error(format!("one sequence of {seq} tokens needs {} bytes; this device allows {limit}", seq * widest)));
+            return Err(gpu_error(format!(
+                "one sequence of {seq} tokens needs {} bytes; this device allows {limit}",
+                seq * widest
+            )));
         }
         Ok(rows)
     }
@@ -337,7 +359,8 @@ impl WebGpuBackend {
         let (ids, types, mask) = (&batch.input_ids, &batch.type_ids, &batch.attention_mask);
         let (flat, labels) = self.run(&mut ws, ids, types, mask, rows, seq, Some(&timing)).await?;
         let ticks = read_back_bytes(&self.gpu, &timing.readback, labels.len() as u64 * 16).await?;
-        let ticks: Vec<u64> = ticks.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+        let ticks: Vec<u64> =
+            ticks.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
         let ns_per_tick = f64::from(self.gpu.queue.get_timestamp_period());
         let kernels = labels
             .iter()
@@ -363,7 +386,13 @@ impl WebGpuBackend {
             let rows = per_pass.min(batch.batch_size - start);
             let range = start * seq..(start + rows) * seq;
             let flat = self
-                .forward(&batch.input_ids[range.clone()], &batch.type_ids[range.clone()], &batch.attention_mask[range], rows, seq)
+                .forward(
+                    &batch.input_ids[range.clone()],
+                    &batch.type_ids[range.clone()],
+                    &batch.attention_mask[range],
+                    rows,
+                    seq,
+                )
                 .await?;
             logits.extend(flat.chunks(self.labels).map(<[f32]>::to_vec));
         }
@@ -381,23 +410,23 @@ impl WebGpuBackend {
             tokens,
             rows,
             buffers: Buffers {
-            ids: scratch(gpu, "ids", tokens, copy_dst),
-            types: scratch(gpu, "types", tokens, copy_dst),
-            mask: scratch(gpu, "mask", tokens, copy_dst),
-            hidden: scratch(gpu, "hidden", tokens * h, copy_dst),
-            attended: scratch(gpu, "attended", tokens * h, copy_dst),
-            scratch: scratch(gpu, "scratch", tokens * h, copy_dst),
-            qkv: scratch(gpu, "qkv", tokens * 3 * h, copy_dst),
-            context: scratch(gpu, "context", tokens * h, copy_dst),
-            intermediate: scratch(gpu, "intermediate", tokens * i, copy_dst),
-            pooled: scratch(gpu, "pooled", rows * h, copy_dst),
-            logits: scratch(gpu, "logits", rows * self.labels, wgpu::BufferUsages::COPY_SRC),
-            staging: gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("staging"),
-                size: (rows * self.labels * 4) as u64,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
+                ids: scratch(gpu, "ids", tokens, copy_dst),
+                types: scratch(gpu, "types", tokens, copy_dst),
+                mask: scratch(gpu, "mask", tokens, copy_dst),
+                hidden: scratch(gpu, "hidden", tokens * h, copy_dst),
+                attended: scratch(gpu, "attended", tokens * h, copy_dst),
+                scratch: scratch(gpu, "scratch", tokens * h, copy_dst),
+                qkv: scratch(gpu, "qkv", tokens * 3 * h, copy_dst),
+                context: scratch(gpu, "context", tokens * h, copy_dst),
+                intermediate: scratch(gpu, "intermediate", tokens * i, copy_dst),
+                pooled: scratch(gpu, "pooled", rows * h, copy_dst),
+                logits: scratch(gpu, "logits", rows * self.labels, wgpu::BufferUsages::COPY_SRC),
+                staging: gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("staging"),
+                    size: (rows * self.labels * 4) as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
             },
             binder: Binder::new(gpu, self.dispatches_per_pass()),
         }
@@ -445,7 +474,12 @@ impl WebGpuBackend {
         let labels = {
             let mut rec = match timing {
                 None => Recording::Single(
-                    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bert"), timestamp_writes: None }).forget_lifetime(),
+                    encoder
+                        .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("bert"),
+                            timestamp_writes: None,
+                        })
+                        .forget_lifetime(),
                 ),
                 Some(t) => Recording::Timed { encoder: &mut encoder, queries: &t.queries, labels: Vec::new() },
             };
@@ -470,13 +504,25 @@ impl WebGpuBackend {
 
 impl WebGpuBackend {
     /// Records one step of the plan for `rows` texts of `seq` tokens.
-    fn encode(&self, step: &Step, ws: &Buffers, binder: &mut Binder, pass: &mut wgpu::ComputePass, rows: usize, seq: usize) {
+    fn encode(
+        &self,
+        step: &Step,
+        ws: &Buffers,
+        binder: &mut Binder,
+        pass: &mut wgpu::ComputePass,
+        rows: usize,
+        seq: usize,
+    ) {
         let (k, w) = (&self.kernels, &self.weights);
         let tokens = rows * seq;
         match *step {
             Step::Embeddings { out } => {
                 let tables = [&w.tables[0], &w.tables[1], &w.tables[2]];
-                k.embeddings(binder, pass, &EmbeddingsOp { ids: &ws.ids, types: &ws.types, tables, out: ws.buffer(out), tokens, seq });
+                k.embeddings(
+                    binder,
+                    pass,
+                    &EmbeddingsOp { ids: &ws.ids, types: &ws.types, tables, out: ws.buffer(out), tokens, seq },
+                );
             }
             Step::LayerNorm { input, residual, norm, out } => {
                 let (gamma, beta) = &w.norms[&norm];
@@ -499,10 +545,22 @@ impl WebGpuBackend {
                     Read::ClsOfTokens => (seq * weight.cols, rows),
                     Read::Texts => (weight.cols, rows),
                 };
-                k.linear(binder, pass, &LinearOp { x: ws.buffer(input), x_stride, rows: m, weight, bias, out: ws.buffer(out), act });
+                k.linear(
+                    binder,
+                    pass,
+                    &LinearOp { x: ws.buffer(input), x_stride, rows: m, weight, bias, out: ws.buffer(out), act },
+                );
             }
             Step::Attention { qkv, out } => {
-                let op = AttentionOp { qkv: ws.buffer(qkv), mask: &ws.mask, out: ws.buffer(out), batch: rows, seq, hidden: self.hidden, heads: self.heads };
+                let op = AttentionOp {
+                    qkv: ws.buffer(qkv),
+                    mask: &ws.mask,
+                    out: ws.buffer(out),
+                    batch: rows,
+                    seq,
+                    hidden: self.hidden,
+                    heads: self.heads,
+                };
                 k.attention(binder, pass, &op);
             }
         }
@@ -528,7 +586,10 @@ impl Recording<'_> {
                     beginning_of_pass_write_index: Some(index),
                     end_of_pass_write_index: Some(index + 1),
                 };
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: Some(timestamps) });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(label),
+                    timestamp_writes: Some(timestamps),
+                });
                 dispatch(&mut pass);
                 labels.push(label);
             }
@@ -555,10 +616,19 @@ impl Timing {
     fn new(gpu: &Gpu, dispatches: u32) -> Timing {
         let count = 2 * dispatches;
         let buffer = |label, usage| {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: u64::from(count) * 8, usage, mapped_at_creation: false })
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: u64::from(count) * 8,
+                usage,
+                mapped_at_creation: false,
+            })
         };
         Timing {
-            queries: gpu.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timestamps"), ty: wgpu::QueryType::Timestamp, count }),
+            queries: gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            }),
             resolved: buffer("timestamps", wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
             readback: buffer("timestamps readback", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
         }
@@ -589,7 +659,9 @@ async fn read_back_bytes(gpu: &Gpu, buffer: &wgpu::Buffer, bytes: u64) -> Result
     #[cfg(target_arch = "wasm32")]
     let _ = gpu;
     #[cfg(not(target_arch = "wasm32"))]
-    gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| gpu_error(format!("waiting for the GPU failed: {e}")))?;
+    gpu.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| gpu_error(format!("waiting for the GPU failed: {e}")))?;
     receiver
         .await
         .map_err(|_| gpu_error("the GPU readback was cancelled"))?
@@ -620,9 +692,18 @@ mod plan_tests {
         assert_eq!(steps.len(), 4 + 7 * 3);
         assert_eq!(steps[0], Step::Embeddings { out: Buf::Scratch });
         let labels: Vec<&str> = steps[2..9].iter().map(Step::label).collect();
-        assert_eq!(labels, ["qkv", "attention", "attention output", "layernorm", "intermediate + activation", "output", "layernorm"]);
-        assert!(matches!(steps[steps.len() - 2], Step::Linear { linear: Linear::Pooler, read: Read::ClsOfTokens, act: Activation::Tanh, .. }));
-        assert!(matches!(steps[steps.len() - 1], Step::Linear { linear: Linear::Classifier, read: Read::Texts, act: Activation::None, .. }));
+        assert_eq!(
+            labels,
+            ["qkv", "attention", "attention output", "layernorm", "intermediate + activation", "output", "layernorm"]
+        );
+        assert!(matches!(
+            steps[steps.len() - 2],
+            Step::Linear { linear: Linear::Pooler, read: Read::ClsOfTokens, act: Activation::Tanh, .. }
+        ));
+        assert!(matches!(
+            steps[steps.len() - 1],
+            Step::Linear { linear: Linear::Classifier, read: Read::Texts, act: Activation::None, .. }
+        ));
         let mut cls_only = Planner { steps: Vec::new(), act: Activation::Gelu, layouts: HashMap::new() };
         assert!(pass::run(&mut cls_only, 2, Rows::Cls).is_err(), "the WebGPU kernels compute every query");
     }

@@ -55,7 +55,12 @@ fn output(gpu: &Gpu, floats: usize) -> wgpu::Buffer {
 }
 
 /// Records one kernel with `record`, runs it, and reads `floats` values of `out` back.
-fn run(gpu: &Gpu, out: &wgpu::Buffer, floats: usize, record: impl FnOnce(&mut Binder, &mut wgpu::ComputePass)) -> Vec<f32> {
+fn run(
+    gpu: &Gpu,
+    out: &wgpu::Buffer,
+    floats: usize,
+    record: impl FnOnce(&mut Binder, &mut wgpu::ComputePass),
+) -> Vec<f32> {
     run_with(gpu, &mut Binder::new(gpu, 1), out, floats, record)
 }
 
@@ -99,7 +104,9 @@ fn activate(v: f64, act: Activation) -> f64 {
         Activation::None => v,
         Activation::Gelu => 0.5 * v * (1.0 + erf(v / 2f64.sqrt())),
         Activation::Tanh => v.tanh(),
-        Activation::GeluTanh => 0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh()),
+        Activation::GeluTanh => {
+            0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh())
+        }
         Activation::Relu => v.max(0.0),
     }
 }
@@ -113,7 +120,9 @@ fn linear_matches_the_cpu_for_int8_and_f32_weights() {
     let kernels = Kernels::new(&gpu, 16);
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     // (m, n, k, extra x stride): tile edges (64), int8 block edges (32), 1-row and 1-column cases.
-    for &(m, n, k, pad) in &[(1, 1, 1, 0), (3, 5, 7, 2), (64, 64, 32, 0), (65, 70, 33, 3), (130, 100, 96, 0), (2, 3, 200, 5)] {
+    for &(m, n, k, pad) in
+        &[(1, 1, 1, 0), (3, 5, 7, 2), (64, 64, 32, 0), (65, 70, 33, 3), (130, 100, 96, 0), (2, 3, 200, 5)]
+    {
         for int8 in [false, true] {
             for act in [Activation::None, Activation::Gelu, Activation::Tanh, Activation::GeluTanh, Activation::Relu] {
                 let stride = k + pad;
@@ -129,7 +138,13 @@ fn linear_matches_the_cpu_for_int8_and_f32_weights() {
                 };
                 let gw: GpuMatrix = upload_matrix(&gpu, "w", &stored, n, k).unwrap();
                 let (gx, gb, gy) = (input(&gpu, &x), input(&gpu, &bias), output(&gpu, m * n));
-                let got = run(&gpu, &gy, m * n, |binder, pass| kernels.linear(binder, pass, &LinearOp { x: &gx, x_stride: stride, rows: m, weight: &gw, bias: &gb, out: &gy, act }));
+                let got = run(&gpu, &gy, m * n, |binder, pass| {
+                    kernels.linear(
+                        binder,
+                        pass,
+                        &LinearOp { x: &gx, x_stride: stride, rows: m, weight: &gw, bias: &gb, out: &gy, act },
+                    )
+                });
                 let want: Vec<f64> = (0..m * n)
                     .map(|i| {
                         let (r, c) = (i / n, i % n);
@@ -153,8 +168,19 @@ fn gelu_matches_candles_exact_gelu() {
     let eye: Vec<f32> = (0..n * n).map(|i| if i / n == i % n { 1.0 } else { 0.0 }).collect();
     let gw = upload_matrix(&gpu, "eye", &StoredMatrix::F32(eye), n, n).unwrap();
     let (gx, gb, gy) = (input(&gpu, &xs), input(&gpu, &vec![0.0; n]), output(&gpu, xs.len()));
-    let got = run(&gpu, &gy, xs.len(), |binder, pass| kernels.linear(binder, pass, &LinearOp { x: &gx, x_stride: n, rows: 4, weight: &gw, bias: &gb, out: &gy, act: Activation::Gelu }));
-    let reference = candle_core::Tensor::new(xs.as_slice(), &candle_core::Device::Cpu).unwrap().gelu_erf().unwrap().to_vec1::<f32>().unwrap();
+    let got = run(&gpu, &gy, xs.len(), |binder, pass| {
+        kernels.linear(
+            binder,
+            pass,
+            &LinearOp { x: &gx, x_stride: n, rows: 4, weight: &gw, bias: &gb, out: &gy, act: Activation::Gelu },
+        )
+    });
+    let reference = candle_core::Tensor::new(xs.as_slice(), &candle_core::Device::Cpu)
+        .unwrap()
+        .gelu_erf()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     let worst = got.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     // Abramowitz-Stegun erf: |error| <= 1.5e-7, times |x| / 2 <= 4, plus f32 rounding.
     assert!(worst <= 2e-6, "GELU differs from candle's erf GELU by {worst:e}");
@@ -172,16 +198,41 @@ fn layer_norm_matches_the_reference_with_and_without_residual() {
             let gamma = random(&mut rng, cols, 1.5);
             let beta = random(&mut rng, cols, 0.5);
             let eps = 1e-12f32;
-            let (gx, gr, gg, gbeta, gy) = (input(&gpu, &x), input(&gpu, &residual), input(&gpu, &gamma), input(&gpu, &beta), output(&gpu, rows * cols));
+            let (gx, gr, gg, gbeta, gy) = (
+                input(&gpu, &x),
+                input(&gpu, &residual),
+                input(&gpu, &gamma),
+                input(&gpu, &beta),
+                output(&gpu, rows * cols),
+            );
             let got = run(&gpu, &gy, rows * cols, |binder, pass| {
-                kernels.layer_norm(binder, pass, &LayerNormOp { x: &gx, residual: with_residual.then_some(&gr), gamma: &gg, beta: &gbeta, out: &gy, rows, cols, eps })
+                kernels.layer_norm(
+                    binder,
+                    pass,
+                    &LayerNormOp {
+                        x: &gx,
+                        residual: with_residual.then_some(&gr),
+                        gamma: &gg,
+                        beta: &gbeta,
+                        out: &gy,
+                        rows,
+                        cols,
+                        eps,
+                    },
+                )
             });
             let mut want = Vec::with_capacity(rows * cols);
             for r in 0..rows {
-                let v: Vec<f64> = (0..cols).map(|c| x[r * cols + c] as f64 + if with_residual { residual[r * cols + c] as f64 } else { 0.0 }).collect();
+                let v: Vec<f64> = (0..cols)
+                    .map(|c| x[r * cols + c] as f64 + if with_residual { residual[r * cols + c] as f64 } else { 0.0 })
+                    .collect();
                 let mean = v.iter().sum::<f64>() / cols as f64;
                 let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / cols as f64;
-                want.extend(v.iter().enumerate().map(|(c, a)| (a - mean) / (var + eps as f64).sqrt() * gamma[c] as f64 + beta[c] as f64));
+                want.extend(
+                    v.iter()
+                        .enumerate()
+                        .map(|(c, a)| (a - mean) / (var + eps as f64).sqrt() * gamma[c] as f64 + beta[c] as f64),
+                );
             }
             // A constant row (cols = 1) normalises to beta: the 1e-12 eps keeps it finite.
             assert_close(&format!("layer_norm {rows}x{cols} residual={with_residual}"), &got, &want, 1e-4);
@@ -196,11 +247,16 @@ fn embeddings_gather_and_sum_int8_and_f32_tables() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
     let (vocab, positions, types, hidden, batch, seq) = (50, 12, 2, 40, 3, 7);
     for int8 in [false, true] {
-        let tables: Vec<(Vec<f32>, usize)> = [vocab, positions, types].iter().map(|&rows| (random(&mut rng, rows * hidden, 1.0), rows)).collect();
+        let tables: Vec<(Vec<f32>, usize)> =
+            [vocab, positions, types].iter().map(|&rows| (random(&mut rng, rows * hidden, 1.0), rows)).collect();
         let mut dense = Vec::new();
         let mut uploaded = Vec::new();
         for (values, rows) in &tables {
-            let stored = if int8 { StoredMatrix::Int8(QuantizedMatrix::quantize(values, *rows, hidden).unwrap()) } else { StoredMatrix::F32(values.clone()) };
+            let stored = if int8 {
+                StoredMatrix::Int8(QuantizedMatrix::quantize(values, *rows, hidden).unwrap())
+            } else {
+                StoredMatrix::F32(values.clone())
+            };
             dense.push(match &stored {
                 StoredMatrix::Int8(q) => q.dequantize(),
                 StoredMatrix::F32(v) => v.clone(),
@@ -212,12 +268,25 @@ fn embeddings_gather_and_sum_int8_and_f32_tables() {
         let type_ids: Vec<u32> = (0..tokens).map(|_| rng.random_range(0..types as u32)).collect();
         let (gi, gt, out) = (input_u32(&gpu, &ids), input_u32(&gpu, &type_ids), output(&gpu, tokens * hidden));
         let got = run(&gpu, &out, tokens * hidden, |binder, pass| {
-            kernels.embeddings(binder, pass, &EmbeddingsOp { ids: &gi, types: &gt, tables: [&uploaded[0], &uploaded[1], &uploaded[2]], out: &out, tokens, seq })
+            kernels.embeddings(
+                binder,
+                pass,
+                &EmbeddingsOp {
+                    ids: &gi,
+                    types: &gt,
+                    tables: [&uploaded[0], &uploaded[1], &uploaded[2]],
+                    out: &out,
+                    tokens,
+                    seq,
+                },
+            )
         });
         let want: Vec<f64> = (0..tokens * hidden)
             .map(|i| {
                 let (t, c) = (i / hidden, i % hidden);
-                dense[0][ids[t] as usize * hidden + c] as f64 + dense[1][(t % seq) * hidden + c] as f64 + dense[2][type_ids[t] as usize * hidden + c] as f64
+                dense[0][ids[t] as usize * hidden + c] as f64
+                    + dense[1][(t % seq) * hidden + c] as f64
+                    + dense[2][type_ids[t] as usize * hidden + c] as f64
             })
             .collect();
         assert_close(&format!("embeddings int8={int8}"), &got, &want, 1e-6);
@@ -236,7 +305,8 @@ fn attention_reference(qkv: &[f32], mask: &[u32], batch: usize, seq: usize, hidd
                 let scores: Vec<Option<f64>> = (0..seq)
                     .map(|j| {
                         let keep = mask[b * seq + j] != 0 || !any;
-                        let s: f64 = (0..d).map(|c| q(c) * qkv[(b * seq + j) * 3 * hidden + hidden + h * d + c] as f64).sum();
+                        let s: f64 =
+                            (0..d).map(|c| q(c) * qkv[(b * seq + j) * 3 * hidden + hidden + h * d + c] as f64).sum();
                         keep.then_some(if any { s / (d as f64).sqrt() } else { 0.0 })
                     })
                     .collect();
@@ -244,8 +314,9 @@ fn attention_reference(qkv: &[f32], mask: &[u32], batch: usize, seq: usize, hidd
                 let exps: Vec<f64> = scores.iter().map(|s| s.map_or(0.0, |s| (s - max).exp())).collect();
                 let total: f64 = exps.iter().sum();
                 for c in 0..d {
-                    out[(b * seq + i) * hidden + h * d + c] =
-                        (0..seq).map(|j| exps[j] / total * qkv[(b * seq + j) * 3 * hidden + 2 * hidden + h * d + c] as f64).sum();
+                    out[(b * seq + i) * hidden + h * d + c] = (0..seq)
+                        .map(|j| exps[j] / total * qkv[(b * seq + j) * 3 * hidden + 2 * hidden + h * d + c] as f64)
+                        .sum();
                 }
             }
         }
@@ -273,7 +344,9 @@ fn attention_matches_the_reference_with_padding_and_empty_rows() {
             })
             .collect();
         let (gq, gm, out) = (input(&gpu, &qkv), input_u32(&gpu, &mask), output(&gpu, batch * seq * hidden));
-        let got = run(&gpu, &out, batch * seq * hidden, |binder, pass| kernels.attention(binder, pass, &AttentionOp { qkv: &gq, mask: &gm, out: &out, batch, seq, hidden, heads }));
+        let got = run(&gpu, &out, batch * seq * hidden, |binder, pass| {
+            kernels.attention(binder, pass, &AttentionOp { qkv: &gq, mask: &gm, out: &out, batch, seq, hidden, heads })
+        });
         let want = attention_reference(&qkv, &mask, batch, seq, hidden, heads);
         assert_close(&format!("attention b={batch} s={seq} h={hidden} heads={heads}"), &got, &want, 1e-5);
     }
@@ -293,15 +366,31 @@ fn dispatches_in_one_pass_read_their_own_uniform_slots() {
     let (gx, gr, gg, gb) = (input(&gpu, &x), input(&gpu, &residual), input(&gpu, &gamma), input(&gpu, &beta));
     let (first, second) = (output(&gpu, rows * cols), output(&gpu, rows * cols));
     let separate_first = run(&gpu, &first, rows * cols, |binder, pass| {
-        kernels.layer_norm(binder, pass, &LayerNormOp { x: &gx, residual: None, gamma: &gg, beta: &gb, out: &first, rows, cols, eps })
+        kernels.layer_norm(
+            binder,
+            pass,
+            &LayerNormOp { x: &gx, residual: None, gamma: &gg, beta: &gb, out: &first, rows, cols, eps },
+        )
     });
     let separate = run(&gpu, &second, rows * cols, |binder, pass| {
-        kernels.layer_norm(binder, pass, &LayerNormOp { x: &first, residual: Some(&gr), gamma: &gg, beta: &gb, out: &second, rows, cols, eps })
+        kernels.layer_norm(
+            binder,
+            pass,
+            &LayerNormOp { x: &first, residual: Some(&gr), gamma: &gg, beta: &gb, out: &second, rows, cols, eps },
+        )
     });
     for slots in [2, 1] {
         let together = run_with(&gpu, &mut Binder::new(&gpu, slots), &second, rows * cols, |binder, pass| {
-            kernels.layer_norm(binder, pass, &LayerNormOp { x: &gx, residual: None, gamma: &gg, beta: &gb, out: &first, rows, cols, eps });
-            kernels.layer_norm(binder, pass, &LayerNormOp { x: &first, residual: Some(&gr), gamma: &gg, beta: &gb, out: &second, rows, cols, eps });
+            kernels.layer_norm(
+                binder,
+                pass,
+                &LayerNormOp { x: &gx, residual: None, gamma: &gg, beta: &gb, out: &first, rows, cols, eps },
+            );
+            kernels.layer_norm(
+                binder,
+                pass,
+                &LayerNormOp { x: &first, residual: Some(&gr), gamma: &gg, beta: &gb, out: &second, rows, cols, eps },
+            );
         });
         assert_eq!(together, separate, "{slots} slot(s)");
     }
