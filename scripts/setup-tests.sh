@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine that has only the Rust toolchain; idempotent.
-#   - everything the main job needs (scripts/setup.sh)
+#   - everything the main job needs (scripts/setup.sh), and the rustfmt and clippy components (the lints)
 #   - Debian: chromium + chromium-driver (browser and page tests), mesa-vulkan-drivers + libvulkan1
 #     (lavapipe: the WebGPU backend's native tests run on it), nodejs (the page's JS unit tests),
 #     firefox-esr (the page's CPU path in a second browser)
@@ -13,6 +13,11 @@ cd "$root"
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 scripts/setup.sh
+
+# The lints (rustfmt, clippy) are rustup components.
+for component in rustfmt clippy; do
+  rustup component list --installed | grep -q "^$component" || rustup component add "$component"
+done
 
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || ! command -v node >/dev/null || ! command -v firefox-esr >/dev/null; then
   sudo_if_needed apt-get update -qq

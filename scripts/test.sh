@@ -11,6 +11,16 @@ stage() { printf '\n=== %s (%s, +%ss)\n' "$1" "$(date +%T)" "$SECONDS"; }
 stage "setup"
 scripts/setup-tests.sh
 
+stage "lints: rustfmt, clippy (native, and both wasm builds) with warnings as errors, node --check over www/"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+# shellcheck source=scripts/wasm-flags.sh
+source scripts/wasm-flags.sh
+wasm_targets=(-p tweetguard --target wasm32-unknown-unknown --lib --test browser_page --test browser_worker)
+cargo clippy "${wasm_targets[@]}" -- -D warnings
+cargo clippy "${wasm_targets[@]}" --target-dir target/relaxed --config "target.wasm32-unknown-unknown.rustflags=$RELAXED_RUSTFLAGS" -- -D warnings
+for js in www/*.js www/tests/*.mjs; do node --check "$js"; done
+
 stage "the page's JavaScript unit tests (CSV parsing and export, SHA-256, explanations, model store)"
 node --test www/tests/
 
@@ -24,8 +34,6 @@ export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_T
 stage "browser tests, simd128 build (headless Chromium: page and dedicated worker)"
 cargo test -p tweetguard --target wasm32-unknown-unknown --test browser_page --test browser_worker
 
-# shellcheck source=scripts/wasm-flags.sh
-source scripts/wasm-flags.sh
 stage "browser tests, relaxed-SIMD build (what Chromium runs: the relaxed int8 kernels, checked to have run)"
 cargo test -p tweetguard --target wasm32-unknown-unknown --target-dir target/relaxed \
   --config "target.wasm32-unknown-unknown.rustflags=$RELAXED_RUSTFLAGS" --test browser_page --test browser_worker
