@@ -33,10 +33,16 @@ export function formatBytes(n) {
   return `${(n / 1e6).toFixed(1)} MB`;
 }
 
+/** The largest model file a manifest may list (bert-base in f32 is 440 MB): nothing bigger is allocated. */
+export const MAX_FILE_BYTES = 1 << 30;
+
+/**
+ * A path of plain segments (letters, digits, `.`, `_`, `-`; not starting with a dot): no `..`, no
+ * percent-encoding (`%2e%2e` is `..` to a server), no scheme, query, fragment, backslash or drive letter.
+ */
 function isSafeRelativePath(path) {
-  return typeof path === 'string' && path !== '' && !path.startsWith('/') && !path.includes('\\')
-    && !path.includes('?') && !path.includes('#') && !/^[a-z][a-z0-9+.-]*:/i.test(path)
-    && !path.split('/').some((part) => part === '..' || part === '.' || part === '');
+  return typeof path === 'string' && path.length <= 256
+    && path.split('/').every((part) => /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(part));
 }
 
 /**
@@ -63,6 +69,7 @@ export function validateManifest(manifest) {
     if (!f || typeof f !== 'object') fail(`files[${i}] is not an object`);
     if (!isSafeRelativePath(f.path)) fail(`files[${i}].path ${JSON.stringify(f.path)} is not a plain relative path`);
     if (!Number.isSafeInteger(f.bytes) || f.bytes < 0) fail(`${f.path}: "bytes" must be a non-negative integer`);
+    if (f.bytes > MAX_FILE_BYTES) fail(`${f.path}: ${formatBytes(f.bytes)} is more than this page loads (${formatBytes(MAX_FILE_BYTES)})`);
     if (typeof f.sha256 !== 'string' || !SHA256_HEX.test(f.sha256)) fail(`${f.path}: "sha256" must be 64 hex digits`);
   }
   const find = (name) => files.find((f) => f.path === name) ?? files.find((f) => baseName(f.path) === name);
@@ -114,17 +121,29 @@ async function download(url, entry, onBytes) {
   if (!response.ok) {
     throw new Error(`${entry.path}: download failed (HTTP ${response.status} ${response.statusText}) from ${url}`);
   }
+  const length = Number(response.headers?.get?.('content-length') ?? NaN);
+  if (Number.isFinite(length) && length > entry.bytes) {
+    throw new Error(`${entry.path}: size mismatch (expected ${entry.bytes} bytes, the server offers ${length}); `
+      + 'the file is corrupt or belongs to another model');
+  }
   if (!response.body) {
     const bytes = new Uint8Array(await response.arrayBuffer());
     onBytes(bytes.length);
     return bytes;
   }
   const reader = response.body.getReader();
+  // The manifest's size is a claim, not a promise: start from it (bounded by validateManifest) and stop
+  // reading as soon as the server sends more than it said.
   let buffer = new Uint8Array(Math.max(entry.bytes, 1));
   let received = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
+    if (received + value.length > entry.bytes) {
+      await reader.cancel().catch(() => {});
+      throw new Error(`${entry.path}: size mismatch (the server sent more than the manifest's ${entry.bytes} bytes); `
+        + 'the file is corrupt or belongs to another model');
+    }
     if (received + value.length > buffer.length) {
       const grown = new Uint8Array(Math.max(buffer.length * 2, received + value.length));
       grown.set(buffer.subarray(0, received));
@@ -272,10 +291,17 @@ async function pruneCache(cache, baseHref, keepShas) {
   }
 }
 
-async function toBytes(source) {
+/** The bytes of a chosen file, its size checked against the manifest before it is read. */
+async function toBytes(source, entry) {
   if (source instanceof Uint8Array) return source;
   if (source instanceof ArrayBuffer) return new Uint8Array(source);
-  if (source && typeof source.arrayBuffer === 'function') return new Uint8Array(await source.arrayBuffer());
+  if (source && typeof source.arrayBuffer === 'function') {
+    if (typeof source.size === 'number' && source.size !== entry.bytes) {
+      throw new Error(`${entry.path}: size mismatch (expected ${entry.bytes} bytes, got ${source.size}); `
+        + 'the file is incomplete, corrupt or belongs to another model');
+    }
+    return new Uint8Array(await source.arrayBuffer());
+  }
   throw new Error('not a file');
 }
 
@@ -303,7 +329,7 @@ export async function loadModelFromFiles(manifest, files, { onProgress = () => {
   for (const [role, entry] of roles) {
     try {
       if (!files?.[role]) throw new Error(`${entry.path} is missing from the chosen files`);
-      const bytes = await toBytes(files[role]);
+      const bytes = await toBytes(files[role], entry);
       onProgress({ phase: 'verify', loaded: done, total, file: entry.path });
       await verifyBytes(entry, bytes);
       bytesByRole[role] = bytes;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { validateManifest, verifyBytes, loadModelFromUrl, loadModelFromFiles, indexChosenFiles } from '../model-store.js';
+import { validateManifest, verifyBytes, loadModelFromUrl, loadModelFromFiles, indexChosenFiles, MAX_FILE_BYTES } from '../model-store.js';
 
 const enc = new TextEncoder();
 const sha = (b) => createHash('sha256').update(b).digest('hex');
@@ -31,6 +31,45 @@ test('manifest validation', () => {
   evil.files[0].path = '../secret.json';
   assert.throws(() => validateManifest(evil), /not a plain relative path/);
   assert.throws(() => validateManifest([]), /not a JSON object/);
+  for (const path of ['%2e%2e/%2e%2e/app.js', '..%2fapp.js', 'D:x.bin', 'a\\b', '.hidden', 'a//b', 'x?y', 'sub/./x', 'https://x.test/a']) {
+    const bad = manifest();
+    bad.files[2].path = path;
+    assert.throws(() => validateManifest(bad), /not a plain relative path/, path);
+  }
+  const nested = manifest();
+  nested.files[2].path = 'weights/model.int8.safetensors';
+  assert.equal(validateManifest(nested).entries.weights.path, 'weights/model.int8.safetensors');
+  const huge = manifest();
+  huge.files[2].bytes = 3e9;
+  assert.throws(() => validateManifest(huge), /more than this page loads/);
+  assert.ok(MAX_FILE_BYTES >= 440e6);
+});
+
+test('a download longer than the manifest says is cut off, not grown', async () => {
+  const m = manifest();
+  const long = { ...FILES, 'model.int8.safetensors': new Uint8Array(4096) };
+  let chunks = 0;
+  globalThis.fetch = async (url) => {
+    const name = new URL(url).pathname.split('/').pop();
+    if (name === 'manifest.json') return new Response(JSON.stringify(m));
+    if (name !== 'model.int8.safetensors') return new Response(long[name]);
+    // A body that never ends: the reader must stop at the manifest's size.
+    const body = new ReadableStream({ pull(controller) { chunks++; controller.enqueue(new Uint8Array(1024)); } });
+    return new Response(body);
+  };
+  await assert.rejects(loadModelFromUrl('model/', { baseHref: 'http://y.test/app/' }), /server sent more than the manifest's 8 bytes/);
+  assert.ok(chunks > 0 && chunks < 10, `read ${chunks} chunks`);
+});
+
+test('a chosen file of the wrong size is refused before it is read', async () => {
+  const m = manifest();
+  let read = false;
+  const file = (bytes) => ({ size: bytes.length, arrayBuffer: async () => { read = true; return bytes.buffer; } });
+  const files = { config: file(FILES['config.json']), tokenizer: file(FILES['tokenizer.json']), weights: file(new Uint8Array(9)) };
+  await assert.rejects(loadModelFromFiles(m, files), /model\.int8\.safetensors: size mismatch \(expected 8 bytes, got 9\)/);
+  read = false;
+  await assert.rejects(loadModelFromFiles(m, { ...files, config: { size: 1e9, arrayBuffer: async () => { read = true; } } }), /config\.json: size mismatch/);
+  assert.equal(read, false);
 });
 
 test('verification names the file', async () => {
