@@ -3,7 +3,7 @@
 // the classifier worker (worker.js). Tweet text is only ever written with textContent / text nodes.
 // The worker protocol and the data-testid hooks are documented in docs/web-page.md.
 
-import { decodeText, extractTexts, formatSkipReport, parseInputFile, resultsToCsv, splitInputLines } from './csv.js';
+import { LAYOUTS, decodeText, extractTexts, formatSkipReport, parseInputFile, resultsToCsv, splitInputLines } from './csv.js';
 import { EXAMPLES } from './examples.js';
 import { botLabelOf, humanLabelOf, strongestWords } from './explain.js';
 import { clearModelCache, formatBytes, indexChosenFiles, validateManifest } from './model-store.js';
@@ -22,6 +22,7 @@ const ui = {
   tweetInput: $('tweet-input'),
   fileInput: $('file-input'),
   textColumn: $('text-column'),
+  fileLayout: $('file-layout'),
   fileReport: $('file-report'),
   inputSource: $('input-source'),
   inputSourceText: $('input-source-text'),
@@ -382,6 +383,7 @@ function useTextInput() {
   ui.inputSource.hidden = true;
   ui.textColumn.replaceChildren(new Option('(choose a CSV or TSV file)', ''));
   ui.textColumn.disabled = true;
+  ui.fileLayout.disabled = true;
   ui.fileReport.textContent = '';
 }
 
@@ -390,19 +392,29 @@ async function onInputFileChosen(file) {
   clearError();
   try {
     if (file.size > MAX_INPUT_BYTES) throw new Error(`${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(MAX_INPUT_BYTES)}`);
-    const parsed = parseInputFile(decodeText(await file.arrayBuffer()), file.name);
-    state.input = { kind: 'file', file: { name: file.name, parsed, column: parsed.defaultColumn } };
-    const select = ui.textColumn;
-    select.replaceChildren(...parsed.columns.map((name, i) => new Option(name, String(i))));
-    select.value = String(parsed.defaultColumn);
-    select.disabled = parsed.columns.length < 2;
+    const text = decodeText(await file.arrayBuffer());
+    state.input = { kind: 'file', file: { name: file.name, text } };
+    ui.fileLayout.value = 'auto';
+    applyFileLayout('auto');
     ui.inputSourceText.textContent = `Classifying the file ${file.name}.`;
     ui.inputSource.hidden = false;
-    updateFileReport();
   } catch (error) {
     useTextInput();
     showError(`Could not read ${file.name}: ${error.message}`);
   }
+}
+
+/** (Re)reads the chosen file with a layout (a key of LAYOUTS): the guess, or the user's choice. */
+function applyFileLayout(layout) {
+  const file = state.input.file;
+  file.parsed = parseInputFile(file.text, file.name, layout);
+  file.column = file.parsed.defaultColumn;
+  const select = ui.textColumn;
+  select.replaceChildren(...file.parsed.columns.map((name, i) => new Option(name, String(i))));
+  select.value = String(file.column);
+  select.disabled = file.parsed.columns.length < 2;
+  ui.fileLayout.disabled = false;
+  updateFileReport();
 }
 
 function fileTexts() {
@@ -418,7 +430,7 @@ function updateFileReport() {
     : `${name}: ${plural(texts.length, 'tweet', 'tweets')} from the column “${parsed.columns[column]}”`
       + `${parsed.delimiter ? ` (delimiter ${delimiterName(parsed.delimiter)})` : ''}.`;
   const skipped = formatSkipReport({ errors: parsed.errors, emptyLines: parsed.emptyLines, emptyTexts });
-  ui.fileReport.textContent = skipped ? `${what} ${skipped}` : what;
+  ui.fileReport.textContent = [what, parsed.assumed, skipped].filter(Boolean).join(' ');
 }
 
 function delimiterName(d) {
@@ -831,6 +843,10 @@ function bindEvents() {
     ui.tweetInput.focus();
   });
   ui.fileInput.addEventListener('change', () => onInputFileChosen(ui.fileInput.files[0]));
+  ui.fileLayout.replaceChildren(...Object.entries(LAYOUTS).map(([key, label]) => new Option(label, key)));
+  ui.fileLayout.addEventListener('change', () => {
+    if (state.input.kind === 'file') applyFileLayout(ui.fileLayout.value);
+  });
   ui.textColumn.addEventListener('change', () => {
     if (state.input.kind !== 'file') return;
     state.input.file.column = Number(ui.textColumn.value);

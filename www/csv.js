@@ -201,12 +201,21 @@ function isHeaderName(cell) {
   return name.split(/\s+/).length <= 4;
 }
 
-/** True when the record looks like a header row (every cell name-like, at least one non-empty, unique). */
-export function looksLikeHeader(cells) {
+/**
+ * True when the record looks like a header row: every cell name-like, at least one non-empty, unique, and
+ * (given the records after it) no cell repeated as a value of its own column below, as a label is
+ * (`hello world,bot` above rows labelled `bot` is data, not column names).
+ */
+export function looksLikeHeader(cells, laterRecords = []) {
   if (!cells.some((c) => c.trim() !== '')) return false;
   if (!cells.every(isHeaderName)) return false;
   const names = cells.map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
-  return new Set(names).size === names.length;
+  if (new Set(names).size !== names.length) return false;
+  const sample = laterRecords.slice(0, SNIFF_SAMPLE_RECORDS);
+  return !cells.some((cell, i) => {
+    const name = cell.trim().toLowerCase();
+    return name !== '' && sample.some((r) => (r.cells[i] ?? '').trim().toLowerCase() === name);
+  });
 }
 
 /**
@@ -221,7 +230,7 @@ export function parseDelimited(text, { delimiter, header = 'auto' } = {}) {
   const { records, errors, emptyLines } = scanRecords(body, used);
   let headerCells = null;
   let dataRecords = records;
-  if (records.length > 0 && (header === true || (header === 'auto' && looksLikeHeader(records[0].cells)))) {
+  if (records.length > 0 && (header === true || (header === 'auto' && looksLikeHeader(records[0].cells, records.slice(1))))) {
     headerCells = records[0].cells.map((c) => c.trim());
     dataRecords = records.slice(1);
   }
@@ -257,36 +266,80 @@ function extensionOf(fileName = '') {
   return match ? match[1] : '';
 }
 
+/** Whether some column of the first rows repeats a few short values, as a label column does. */
+function hasLabelColumn(rows) {
+  const sample = rows.slice(0, SNIFF_SAMPLE_RECORDS);
+  if (sample.length < 2) return false;
+  const width = sample[0].cells.length;
+  for (let i = 0; i < width; i++) {
+    const values = sample.map((r) => (r.cells[i] ?? '').trim().toLowerCase());
+    const distinct = new Set(values);
+    if (values.every((v) => v !== '' && v.length <= 20) && distinct.size < values.length
+      && distinct.size <= Math.max(2, sample.length / 4)) return true;
+  }
+  return false;
+}
+
+/** How an input file's rows are read: guessed, or as the user says. */
+export const LAYOUTS = {
+  auto: 'guess the layout',
+  header: 'the first row names the columns',
+  'no-header': 'every row is a tweet (no header row)',
+  lines: 'one tweet per line (no columns)',
+};
+
+/** The first line's cells when it is a header naming a text column (e.g. `id,text`), split by `delimiter`. */
+function textColumnHeader(body, delimiter) {
+  const first = scanRecords(body, delimiter, 1).records[0];
+  return first && first.cells.length > 1 && looksLikeHeader(first.cells)
+    && first.cells.some((c) => TEXT_COLUMN_NAMES.includes(c.trim().toLowerCase()));
+}
+
 /**
- * Reads an input file the way the page does. `.txt` is one tweet per line; `.tsv` is tab-delimited;
- * anything else is sniffed. A sniffed file without a recognisable header, or with one column (unless its
- * header names a text column such as `text`), is read as plain lines.
- * Returns parseDelimited's shape plus {kind: 'lines'|'delimited', columns, defaultColumn}.
+ * Reads an input file the way the page does. `layout` (a key of LAYOUTS) says how; 'auto' guesses:
+ * `.txt` is one tweet per line; `.tsv` is tab-delimited; anything else is sniffed. A sniffed file
+ * without a recognisable header, or with one column (unless its header names a text column such as
+ * `text`), is read as plain lines; a file whose rows do not split consistently but whose first line
+ * names a text column (`id,text`) keeps that header, and its odd rows are reported as bad rows.
+ * Returns parseDelimited's shape plus {kind: 'lines'|'delimited', columns, defaultColumn, layout,
+ * assumed}: `assumed` says in a sentence what was taken for granted, so the page can show it.
  */
-export function parseInputFile(text, fileName = '') {
+export function parseInputFile(text, fileName = '', layout = 'auto') {
   const ext = extensionOf(fileName);
+  const body = stripBom(text);
   let parsed;
-  if (ext === 'txt') {
-    parsed = parseLines(text);
+  if (layout === 'lines' || (layout === 'auto' && ext === 'txt')) {
+    parsed = parseLines(body);
+  } else if (layout !== 'auto') {
+    const delimiter = ext === 'tsv' || ext === 'tab' ? '\t' : sniffDelimiter(body);
+    parsed = parseDelimited(body, { delimiter, header: layout === 'header' });
   } else if (ext === 'tsv' || ext === 'tab') {
-    parsed = parseDelimited(text, { delimiter: '\t' });
-    if (!parsed.header) parsed = parseDelimited(text, { delimiter: '\t', header: false });
+    parsed = parseDelimited(body, { delimiter: '\t' });
+    if (!parsed.header) parsed = parseDelimited(body, { delimiter: '\t', header: false });
   } else {
-    const body = stripBom(text);
     const delimiter = sniffDelimiter(body);
     if (delimiter === null) {
       const firstLine = body.split(/\r\n|\n|\r/, 1)[0].trim().replace(/^"(.*)"$/, '$1').toLowerCase();
-      parsed = TEXT_COLUMN_NAMES.includes(firstLine)
-        ? parseDelimited(body, { delimiter: null, header: true })
-        : parseLines(body);
+      const named = DELIMITERS.find((d) => textColumnHeader(body, d));
+      parsed = TEXT_COLUMN_NAMES.includes(firstLine) ? parseDelimited(body, { delimiter: null, header: true })
+        : named ? parseDelimited(body, { delimiter: named, header: true })
+          : parseLines(body);
     } else {
       parsed = parseDelimited(body, { delimiter });
-      if (!parsed.header) parsed = parseLines(body);
+      // No header: columns only when one of them holds labels (`tweet,bot`), else commas are prose.
+      if (!parsed.header && !hasLabelColumn(parsed.rows)) parsed = parseLines(body);
     }
   }
   const kind = parsed.header || parsed.delimiter !== null ? 'delimited' : 'lines';
   const columns = columnsOf(parsed);
-  return { ...parsed, kind, columns, defaultColumn: defaultColumn(columns, parsed.header !== null) };
+  const used = kind === 'lines' ? 'lines' : parsed.header ? 'header' : 'no-header';
+  const assumed = {
+    lines: 'Read as one tweet per line.',
+    header: `The first row was read as column names (${(parsed.header ?? []).map((h) => `“${h}”`).join(', ')}), not as a tweet.`,
+    'no-header': 'No header row: every row, the first included, is a tweet.',
+  }[used];
+  return { ...parsed, kind, columns, defaultColumn: defaultColumn(columns, parsed.header !== null), layout: used,
+    assumed: layout === 'auto' ? `${assumed} (guessed; choose another layout if that is wrong)` : assumed };
 }
 
 /** Column names: the header, or "column 1", "column 2", ... */

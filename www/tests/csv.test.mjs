@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   sniffDelimiter, parseDelimited, parseLines, parseInputFile, extractTexts, splitInputLines,
-  formatSkipReport, neutralizeCell, quoteCell, toCsv, resultsToCsv, looksLikeHeader, stripBom, decodeText,
+  formatSkipReport, neutralizeCell, quoteCell, toCsv, resultsToCsv, looksLikeHeader, stripBom, decodeText, LAYOUTS,
 } from '../csv.js';
 
 const TWEEPFAKE = [
@@ -188,6 +188,37 @@ test('header detection', () => {
   assert.ok(!looksLikeHeader(['@someone hello there friend', 'bot']));
   assert.ok(!looksLikeHeader(['text', 'TEXT']));
   assert.ok(!looksLikeHeader(['', '']));
+});
+
+test('a name-like first row repeated as a label below is data, not a header', () => {
+  assert.ok(!looksLikeHeader(['hello world', 'bot'], [{ cells: ['buy now', 'bot'] }]));
+  const parsed = parseInputFile('hello world,bot\nbuy now cheap,bot\nlovely day,human\n', 'x.csv');
+  assert.equal(parsed.header, null);
+  assert.equal(parsed.kind, 'delimited');
+  assert.deepEqual(extractTexts(parsed, parsed.defaultColumn).texts, ['hello world', 'buy now cheap', 'lovely day']);
+  assert.match(parsed.assumed, /No header row: every row, the first included, is a tweet\. \(guessed/);
+});
+
+test('a header naming a text column is kept when the rows split unevenly, and odd rows are reported', () => {
+  const parsed = parseInputFile('id,text\n1,hello, world\n2,ok\n3,a, b, c\n', 'x.csv');
+  assert.deepEqual(parsed.header, ['id', 'text']);
+  assert.deepEqual(extractTexts(parsed, parsed.defaultColumn).texts, ['ok']);
+  assert.deepEqual(parsed.errors.map((e) => e.line), [2, 4]);
+  assert.match(parsed.assumed, /column names \(“id”, “text”\)/);
+});
+
+test('the user can overrule the guessed layout', () => {
+  const file = 'screen_name,text\na,first tweet\nb,second tweet\n';
+  assert.deepEqual(Object.keys(LAYOUTS), ['auto', 'header', 'no-header', 'lines']);
+  const guessed = parseInputFile(file, 'x.csv');
+  assert.equal(guessed.layout, 'header');
+  const noHeader = parseInputFile(file, 'x.csv', 'no-header');
+  assert.deepEqual(extractTexts(noHeader, 1).texts, ['text', 'first tweet', 'second tweet']);
+  assert.equal(noHeader.assumed, 'No header row: every row, the first included, is a tweet.');
+  const lines = parseInputFile(file, 'x.csv', 'lines');
+  assert.deepEqual(extractTexts(lines).texts, file.trim().split('\n'));
+  const header = parseInputFile('hello world,bot\nbuy now cheap,bot\n', 'x.csv', 'header');
+  assert.deepEqual(header.header, ['hello world', 'bot']);
 });
 
 test('formula injection is neutralised', () => {
