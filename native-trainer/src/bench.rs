@@ -20,7 +20,7 @@ use tweetguard::backend::{BackendChoice, CpuEngine, Engine, EngineOptions};
 use tweetguard::model::Mode;
 use tweetguard::tokenize::EncodedBatch;
 use tweetguard::weights::quant;
-use tweetguard::{BertConfig, Classifier, HeadInit, LoadOptions};
+use tweetguard::{BertConfig, HeadInit, LoadOptions};
 
 use crate::data::LABELS;
 use crate::input::{self, InputFormat};
@@ -402,7 +402,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 fn bench_texts(args: &BenchArgs) -> Result<Vec<String>> {
     let path = match &args.input {
         Some(path) => path.clone(),
-        None => crate::data::tweepfake_dir().join("validation.csv").display().to_string(),
+        None => crate::data::default_validation_file().display().to_string(),
     };
     let format = args.format.unwrap_or(if Path::new(&path).extension().is_some_and(|e| e == "csv") {
         InputFormat::Csv
@@ -425,17 +425,14 @@ fn bench_model(dir: &Path, args: &BenchArgs) -> Result<ModelReport> {
     }
     let load_start = Instant::now();
     let files = ModelFiles::read(dir)?;
+    // The backend's default passes (no batch size), as `predict` and the page run them.
     let options = LoadOptions {
         backend: args.backend,
-        max_length: files.max_length(args.max_length),
-        temperature: files.temperature(),
-        // The backend's default passes, as `predict` and the page run them.
-        batch_size: None,
+        max_length: args.max_length,
         cpu_engine: args.cpu_engine,
-        head: HeadInit::Require,
+        ..Default::default()
     };
-    let classifier = pollster::block_on(Classifier::load(files.bytes(), options))
-        .with_context(|| format!("loading {}", files.dir.display()))?;
+    let classifier = files.classifier(options)?;
     let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
 
     let mut calls = Vec::new();

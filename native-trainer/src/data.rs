@@ -33,6 +33,16 @@ pub fn tweepfake_dir() -> PathBuf {
     std::env::var_os("TWEEPFAKE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data/tweepfake"))
 }
 
+/// The training file when none is given: `$TWEEPFAKE_DIR/train.csv`.
+pub fn default_train_file() -> PathBuf {
+    tweepfake_dir().join("train.csv")
+}
+
+/// The validation file when none is given: `$TWEEPFAKE_DIR/validation.csv`.
+pub fn default_validation_file() -> PathBuf {
+    tweepfake_dir().join("validation.csv")
+}
+
 fn label_index(name: &str) -> Option<u32> {
     match name.trim() {
         "human" | "0" => Some(0),
@@ -64,6 +74,13 @@ impl Dataset {
             bail!("{origin} has no usable rows");
         }
         Ok(dataset)
+    }
+
+    /// Logs what was skipped while reading, if anything.
+    pub fn warn_skipped(&self) {
+        if let Some(first) = self.skipped.first() {
+            tracing::warn!("skipped {} malformed rows of {} (first: {first})", self.skipped.len(), self.path.display());
+        }
     }
 
     /// Examples in a seeded random order.

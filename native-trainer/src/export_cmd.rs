@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use tweetguard::{BackendChoice, BertConfig, Classifier, LoadOptions};
+use anyhow::Result;
+use tweetguard::{BackendChoice, BertConfig, LoadOptions};
 
 use crate::data::Dataset;
 use crate::export::{core_logits, prepare_output_dir, Export};
@@ -39,18 +39,10 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let config = BertConfig::from_json(&files.config)?;
     let options =
         LoadOptions { backend: BackendChoice::Cpu, max_length: Some(args.max_seq_length), ..Default::default() };
-    let classifier = pollster::block_on(Classifier::load(files.bytes(), options))
-        .with_context(|| format!("loading {}", files.dir.display()))?;
-    let path = args.validation_file.clone().unwrap_or_else(|| crate::data::tweepfake_dir().join("validation.csv"));
+    let classifier = files.classifier(options)?;
+    let path = args.validation_file.clone().unwrap_or_else(crate::data::default_validation_file);
     let validation = Dataset::read(&path, args.skip_bad_rows, args.eval_limit)?;
-    if !validation.skipped.is_empty() {
-        tracing::warn!(
-            "skipped {} malformed rows of {} (first: {})",
-            validation.skipped.len(),
-            path.display(),
-            validation.skipped[0]
-        );
-    }
+    validation.warn_skipped();
     let (logits, _) = core_logits(&classifier, &validation.examples)?;
     let hf_weights = tweetguard::weights::quant::float_safetensors_as_f32(&files.weights)?;
     let outcome = Export {

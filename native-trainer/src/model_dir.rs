@@ -4,7 +4,47 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use tweetguard::backend::CpuEngine;
 use tweetguard::manifest::Manifest;
+use tweetguard::{BackendChoice, Classifier, HeadInit, LoadOptions};
+
+/// The flags of every command that runs a model folder: which folder, and what runs it.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// Model folder: an exported OUT/ or OUT/model/, or a Hugging Face classification checkpoint.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Inference backend: auto, webgpu or cpu.
+    #[arg(long, default_value = "auto")]
+    pub backend: BackendChoice,
+    /// CPU engine: auto (int8 engine for int8 models, f32 reference otherwise), int8 or reference.
+    #[arg(long, default_value = "auto")]
+    pub cpu_engine: CpuEngine,
+    /// Maximum tokens per text, special tokens included; default: the manifest's, else 128.
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Texts per forward pass; default: the backend's (64 on the int8 engine and WebGPU, 4 on the f32
+    /// reference engine).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+}
+
+impl ModelArgs {
+    /// Reads the folder and loads it with these flags (the int8 weights first).
+    pub fn load(&self, head: HeadInit) -> Result<(ModelFiles, Classifier)> {
+        let files = ModelFiles::read(&self.model)?;
+        let options = LoadOptions {
+            backend: self.backend,
+            cpu_engine: self.cpu_engine,
+            max_length: self.max_length,
+            batch_size: self.batch_size,
+            head,
+            ..Default::default()
+        };
+        let classifier = files.classifier(options)?;
+        Ok((files, classifier))
+    }
+}
 
 /// The files of one model, read into memory.
 pub struct ModelFiles {
@@ -77,6 +117,18 @@ impl ModelFiles {
     /// The maximum length the model was exported with (the manifest's), unless the caller gives one.
     pub fn max_length(&self, requested: Option<usize>) -> Option<usize> {
         requested.or_else(|| self.manifest.as_ref().and_then(|m| m.max_length))
+    }
+
+    /// Loads the model through the core with `options`, the manifest's temperature and maximum length
+    /// filling what they leave unset: the settings the page applies to the same folder.
+    pub fn classifier(&self, options: LoadOptions) -> Result<Classifier> {
+        let options = LoadOptions {
+            temperature: options.temperature.or_else(|| self.temperature()),
+            max_length: self.max_length(options.max_length),
+            ..options
+        };
+        pollster::block_on(Classifier::load(self.bytes(), options))
+            .with_context(|| format!("loading the model in {}", self.dir.display()))
     }
 
     pub fn bytes(&self) -> tweetguard::ModelBytes<'_> {

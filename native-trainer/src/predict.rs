@@ -2,20 +2,17 @@
 //! (`{"text","label","score","probabilities","backend","truncated"}`, docs/contracts.md section 4).
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use tweetguard::backend::CpuEngine;
-use tweetguard::{BackendChoice, Classifier, HeadInit, LoadOptions};
+use anyhow::Result;
+use tweetguard::HeadInit;
 
 use crate::input::{self, InputFormat};
-use crate::model_dir::ModelFiles;
+use crate::model_dir::ModelArgs;
 
 #[derive(clap::Args)]
 pub struct PredictArgs {
-    /// Model folder: an exported OUT/ or OUT/model/, or a Hugging Face checkpoint folder.
-    #[arg(long)]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Texts to classify (`-` for standard input).
     #[arg(long, default_value = "-")]
     input: String,
@@ -25,18 +22,6 @@ pub struct PredictArgs {
     /// CSV column holding the text.
     #[arg(long, default_value = "text")]
     text_column: String,
-    /// Inference backend: auto, webgpu or cpu.
-    #[arg(long, default_value = "auto")]
-    backend: BackendChoice,
-    /// CPU engine: auto (int8 engine for int8 models, f32 reference otherwise), int8 or reference.
-    #[arg(long, default_value = "auto")]
-    cpu_engine: CpuEngine,
-    /// Maximum tokens per text, special tokens included.
-    #[arg(long)]
-    max_length: Option<usize>,
-    /// Texts per forward pass; default: the backend's (4 on the CPU, 64 on WebGPU).
-    #[arg(long)]
-    batch_size: Option<usize>,
     /// For a bare BERT checkpoint without a classifier: attach a random head seeded with this value.
     /// The labels are then meaningless (an untrained model); every output line says so.
     #[arg(long)]
@@ -44,17 +29,8 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
-    let files = ModelFiles::read(&args.model)?;
-    let options = LoadOptions {
-        backend: args.backend,
-        max_length: files.max_length(args.max_length),
-        temperature: files.temperature(),
-        batch_size: args.batch_size,
-        cpu_engine: args.cpu_engine,
-        head: args.untrained_head_seed.map_or(HeadInit::Require, |seed| HeadInit::RandomIfMissing { seed }),
-    };
-    let classifier = pollster::block_on(Classifier::load(files.bytes(), options))
-        .with_context(|| format!("loading the model in {}", files.dir.display()))?;
+    let head = args.untrained_head_seed.map_or(HeadInit::Require, |seed| HeadInit::RandomIfMissing { seed });
+    let (files, classifier) = args.model.load(head)?;
     let info = classifier.info();
     if info.untrained_head {
         tracing::warn!(

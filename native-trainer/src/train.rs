@@ -269,20 +269,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut config = tweetguard::BertConfig::from_json(&files.config)?;
     config.set_labels(&data::LABELS);
     let encoder = TextEncoder::from_json(&files.tokenizer, args.max_seq_length)?;
-    let train_path = args.train_file.clone().unwrap_or_else(|| data::tweepfake_dir().join("train.csv"));
-    let val_path = args.validation_file.clone().unwrap_or_else(|| data::tweepfake_dir().join("validation.csv"));
+    let train_path = args.train_file.clone().unwrap_or_else(data::default_train_file);
+    let val_path = args.validation_file.clone().unwrap_or_else(data::default_validation_file);
     let train = Dataset::read(&train_path, args.skip_bad_rows, args.limit)?;
     let validation = Dataset::read(&val_path, args.skip_bad_rows, args.eval_limit)?;
-    for set in [&train, &validation] {
-        if !set.skipped.is_empty() {
-            tracing::warn!(
-                "skipped {} malformed rows of {} (first: {})",
-                set.skipped.len(),
-                set.path.display(),
-                set.skipped[0]
-            );
-        }
-    }
+    train.warn_skipped();
+    validation.warn_skipped();
     tracing::info!(
         "training {} on {} rows, validating on {} rows, on {} in {}",
         args.model.display(),
