@@ -23,7 +23,7 @@ export interface LoadOptions {
   maxLength?: number;
   /** Calibration temperature from the model's manifest; default 1. */
   temperature?: number;
-  /** Texts per forward pass (a call's texts are sorted by length first); default 4 on the CPU, 64 on WebGPU. */
+  /** Texts per forward pass (a call's texts are sorted by length first); default 64 (4 on the f32 reference engine). */
   batchSize?: number;
   /** Initialise a missing classifier head at random (an untrained model, for testing only). */
   randomHeadSeed?: number;
