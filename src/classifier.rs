@@ -10,7 +10,7 @@ use crate::backend::{BackendChoice, BackendKind, CpuEngine, Engine, EngineOption
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::postprocess::{self, Prediction};
-use crate::tokenize::{batches_by_length, TextEncoder, DEFAULT_MAX_LENGTH};
+use crate::tokenize::{batches_by_length, BertTokenizer, DEFAULT_MAX_LENGTH};
 use crate::weights::{stored_dtype, HeadInit, WeightDtype};
 
 /// A text for the load-time self-check of a GPU against the CPU path.
@@ -105,7 +105,7 @@ pub struct ModelInfo {
 /// A BERT sequence classifier ready to run.
 pub struct Classifier {
     labels: Vec<String>,
-    encoder: TextEncoder,
+    tokenizer: BertTokenizer,
     engine: Engine,
     dtype: WeightDtype,
     temperature: f32,
@@ -134,8 +134,8 @@ impl Classifier {
         if options.batch_size == Some(0) {
             return Err(Error::Input("batch_size must be at least 1".into()));
         }
-        let encoder = TextEncoder::from_json(bytes.tokenizer, max_length)?;
-        let max_id = encoder.max_token_id() as usize;
+        let tokenizer = BertTokenizer::from_json(bytes.tokenizer, max_length)?;
+        let max_id = tokenizer.max_token_id() as usize;
         if max_id >= config.vocab_size {
             return Err(Error::Tokenizer(format!(
                 "the tokenizer produces ids up to {max_id} but the model's embedding table has {} rows: \
@@ -145,7 +145,7 @@ impl Classifier {
         }
         let weights = bytes.weights.into_owned();
         let dtype = stored_dtype(&weights)?;
-        let probe = encoder.pad(&encoder.encode(&PROBE_TEXTS)?.iter().collect::<Vec<_>>());
+        let probe = tokenizer.pad(&tokenizer.encode(&PROBE_TEXTS)?.iter().collect::<Vec<_>>());
         let engine_options = EngineOptions {
             backend: options.backend,
             cpu: options.cpu_engine,
@@ -153,14 +153,14 @@ impl Classifier {
             max_seq: max_length,
         };
         let (engine, untrained_head) = Engine::load(weights, &config, labels.len(), &engine_options, &probe).await?;
-        Ok(Self { labels, encoder, engine, dtype, temperature, batch_size: options.batch_size, untrained_head })
+        Ok(Self { labels, tokenizer, engine, dtype, temperature, batch_size: options.batch_size, untrained_head })
     }
 
     /// Describes the loaded model.
     pub fn info(&self) -> ModelInfo {
         ModelInfo {
             labels: self.labels.clone(),
-            max_length: self.encoder.max_length(),
+            max_length: self.tokenizer.max_length(),
             dtype: format!("{:?}", self.dtype).to_lowercase(),
             backend: self.engine.kind().as_str().to_string(),
             adapter: self.engine.adapter(),
@@ -178,16 +178,16 @@ impl Classifier {
     }
 
     /// The tokenizer, for callers that need token ids.
-    pub fn encoder(&self) -> &TextEncoder {
-        &self.encoder
+    pub fn tokenizer(&self) -> &BertTokenizer {
+        &self.tokenizer
     }
 
     /// The time of each kernel of one pass over `texts` as one batch (benchmarks): GPU time per dispatch
     /// on WebGPU, wall time per operation on the int8 CPU engine; empty on the f32 reference.
     pub async fn profile<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<(&'static str, f64)>> {
         let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-        let encodings = self.encoder.encode(&texts)?;
-        let batch = self.encoder.pad(&encodings.iter().collect::<Vec<_>>());
+        let encodings = self.tokenizer.encode(&texts)?;
+        let batch = self.tokenizer.pad(&encodings.iter().collect::<Vec<_>>());
         Ok(self.engine.profile(&batch).await?.map(|p| p.kernels).unwrap_or_default())
     }
 
@@ -197,7 +197,7 @@ impl Classifier {
     pub async fn classify<S: AsRef<str>>(&self, texts: &[S]) -> Result<Classification> {
         let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
         let started = Instant::now();
-        let encodings = self.encoder.encode(&texts)?;
+        let encodings = self.tokenizer.encode(&texts)?;
         let batch_size = self.batch_size.unwrap_or_else(|| self.engine.default_batch());
         let batches = batches_by_length(&encodings, batch_size);
         let mut timings = Timings { tokenize_ms: ms_since(started), infer_ms: 0.0 };
@@ -205,7 +205,7 @@ impl Classifier {
         let mut ran_on = self.engine.kind();
         for chunk in &batches {
             let tokenize_start = Instant::now();
-            let batch = self.encoder.pad(&chunk.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
+            let batch = self.tokenizer.pad(&chunk.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
             timings.tokenize_ms += ms_since(tokenize_start);
             let infer_start = Instant::now();
             let (logits, kind) = self.engine.logits(&batch).await?;

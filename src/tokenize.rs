@@ -52,7 +52,7 @@ pub fn batches_by_length(encodings: &[Encoding], batch_size: usize) -> Vec<Vec<u
 /// A `tokenizer.json` prepared for classification: its own padding disabled, truncation set to the
 /// model's maximum length.
 #[derive(Clone)]
-pub struct TextEncoder {
+pub struct BertTokenizer {
     tokenizer: Tokenizer,
     max_length: usize,
     pad_id: u32,
@@ -75,7 +75,7 @@ fn bounded_prefix(text: &str, limit: usize) -> &str {
     }
 }
 
-impl TextEncoder {
+impl BertTokenizer {
     /// Parses `tokenizer.json` bytes. `max_length` counts special tokens.
     pub fn from_json(bytes: &[u8], max_length: usize) -> Result<Self> {
         if max_length < 2 {

@@ -41,7 +41,7 @@ fn odd_texts_classify() {
 #[test]
 fn huge_texts_are_cut_to_a_bounded_prefix_before_tokenizing() {
     let model = tiny();
-    let encoder = model.encoder();
+    let encoder = model.tokenizer();
     let limit = encoder.max_length() * tweetguard::tokenize::PREFIX_BYTES_PER_TOKEN;
     let ids = |text: &str| {
         let encoding = &encoder.encode(&[text]).unwrap()[0];

@@ -43,7 +43,7 @@ fn check_model(name: &str, models: &Models, golden_file: &str) {
         return skip_or_fail(&format!("{golden_file} needs ../shared/data/tweepfake/validation.csv"));
     };
     for (g, t) in goldens.iter().zip(&texts) {
-        let ids = classifier_f32.encoder().encode_batch(&[t.as_str()]).unwrap().row_ids(0);
+        let ids = classifier_f32.tokenizer().encode_batch(&[t.as_str()]).unwrap().row_ids(0);
         assert_eq!(ids, g.ids, "{name}: token ids differ for {t:?}");
     }
     let want_f32: Vec<Vec<f32>> = goldens.iter().map(|g| g.logits_f32.clone()).collect();

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use common::*;
-use tweetguard::tokenize::TextEncoder;
+use tweetguard::tokenize::BertTokenizer;
 
 /// Hand-written cases: emoji and ZWJ sequences, URLs, mentions, hashtags, RTL, CJK, combining marks,
 /// control and invisible characters, very long words and texts.
@@ -76,7 +76,7 @@ fn check(name: &str, tokenizer_path: std::path::PathBuf) {
     let Some(want) = python_ids(&tokenizer_path, 128, &texts) else {
         return skip_or_fail("python3 with the tokenizers wheel is not available (pip install tokenizers)");
     };
-    let encoder = TextEncoder::from_json(&read(&tokenizer_path), 128).unwrap();
+    let encoder = BertTokenizer::from_json(&read(&tokenizer_path), 128).unwrap();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let encodings = encoder.encode(&refs).unwrap();
     let mut truncated = 0;
@@ -106,7 +106,7 @@ fn minilm_tokenizer_matches_python() {
 
 #[test]
 fn truncation_is_flagged_and_padding_is_ours() {
-    let encoder = TextEncoder::from_json(&read(fixture("tiny/tokenizer.json")), 16).unwrap();
+    let encoder = BertTokenizer::from_json(&read(fixture("tiny/tokenizer.json")), 16).unwrap();
     let batch = encoder.encode_batch(&["short", &"many words ".repeat(50)]).unwrap();
     assert_eq!(batch.seq_len, 16);
     assert_eq!(batch.truncated, [false, true]);

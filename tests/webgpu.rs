@@ -27,7 +27,7 @@ fn load(weights: &[u8], backend: BackendChoice) -> tweetguard::Result<Classifier
 
 /// The forced-WebGPU classifier, or `None` (skip) where this machine has no adapter.
 fn gpu_classifier(weights: &[u8]) -> Option<Classifier> {
-    match load(weights, BackendChoice::Webgpu) {
+    match load(weights, BackendChoice::WebGpu) {
         Ok(classifier) => Some(classifier),
         Err(err) if err.to_string().contains("no WebGPU adapter") => {
             skip_or_fail(&format!("there is no WebGPU adapter ({err}); install mesa-vulkan-drivers"));
@@ -63,7 +63,7 @@ fn webgpu_logits_match_the_cpu_reference_f32_and_int8() {
         let texts = texts();
         let (g, c) =
             (pollster::block_on(gpu.classify(&texts)).unwrap(), pollster::block_on(cpu.classify(&texts)).unwrap());
-        assert_eq!(g.backend, BackendKind::Webgpu, "{:?}", g.fallback_reason);
+        assert_eq!(g.backend, BackendKind::WebGpu, "{:?}", g.fallback_reason);
         assert_eq!(c.backend, BackendKind::Cpu);
         let gl: Vec<Vec<f32>> = g.results.iter().map(|r| r.logits.clone()).collect();
         let cl: Vec<Vec<f32>> = c.results.iter().map(|r| r.logits.clone()).collect();
@@ -116,7 +116,7 @@ fn a_lost_device_falls_back_to_the_cpu_with_the_same_answers() {
     let Some(gpu) = gpu_classifier(&weights) else { return };
     let texts = texts();
     let before = pollster::block_on(gpu.classify(&texts)).unwrap();
-    assert_eq!(before.backend, BackendKind::Webgpu);
+    assert_eq!(before.backend, BackendKind::WebGpu);
     gpu.simulate_device_loss();
     for _ in 0..2 {
         let after = pollster::block_on(gpu.classify(&texts)).unwrap();
@@ -145,7 +145,7 @@ fn an_untrained_head_is_the_same_on_both_backends() {
             options,
         ))
     };
-    let Ok(gpu) = load_bare(BackendChoice::Webgpu) else { return skip_or_fail("no WebGPU adapter") };
+    let Ok(gpu) = load_bare(BackendChoice::WebGpu) else { return skip_or_fail("no WebGPU adapter") };
     let cpu = load_bare(BackendChoice::Cpu).unwrap();
     assert!(gpu.info().untrained_head && cpu.info().untrained_head);
     let texts = texts();
@@ -162,13 +162,13 @@ fn profiling_times_every_dispatch_and_changes_no_result() {
     use tweetguard::backend::{CpuEngine, Engine, EngineOptions};
     let (config, tokenizer) = (read(fixture("tiny/config.json")), read(fixture("tiny/tokenizer.json")));
     let config = tweetguard::BertConfig::from_json(&config).unwrap();
-    let batch = tweetguard::tokenize::TextEncoder::from_json(&tokenizer, 32)
+    let batch = tweetguard::tokenize::BertTokenizer::from_json(&tokenizer, 32)
         .unwrap()
         .encode_batch(&["hello world", "buy followers now"])
         .unwrap();
     let weights = read(fixture("tiny/model.int8.safetensors"));
     let options =
-        EngineOptions { backend: BackendChoice::Webgpu, cpu: CpuEngine::Auto, head: HeadInit::Require, max_seq: 32 };
+        EngineOptions { backend: BackendChoice::WebGpu, cpu: CpuEngine::Auto, head: HeadInit::Require, max_seq: 32 };
     let load = Engine::load(weights, &config, 2, &options, &batch);
     let engine = match pollster::block_on(load) {
         Ok((engine, _)) => engine,
@@ -197,7 +197,7 @@ fn profiling_times_every_dispatch_and_changes_no_result() {
     assert!(profile.kernels.iter().all(|(_, ms)| ms.is_finite() && *ms >= 0.0), "{:?}", profile.kernels);
     assert!(profile.kernels.iter().map(|(_, ms)| ms).sum::<f64>() > 0.0, "{:?}", profile.kernels);
     let (logits, kind) = pollster::block_on(engine.logits(&batch)).unwrap();
-    assert_eq!(kind, BackendKind::Webgpu);
+    assert_eq!(kind, BackendKind::WebGpu);
     assert_eq!(profile.logits, logits);
     eprintln!("dispatch times (ms): {:?}", profile.kernels);
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use tweetguard::model::{seed_dropout, Mode};
-use tweetguard::tokenize::{batches_by_length, EncodedBatch, TextEncoder};
+use tweetguard::tokenize::{batches_by_length, BertTokenizer, EncodedBatch};
 
 use crate::checkpoint::{self, Checkpoint, TrainerState};
 use crate::data::{self, Dataset, Example};
@@ -183,7 +183,7 @@ pub fn bucketed_batches(encodings: &[tweetguard::tokenize::Encoding], batch_size
 }
 
 /// Token ids of every example, computed once.
-pub fn encode_all(encoder: &TextEncoder, examples: &[&Example]) -> Result<Vec<tweetguard::tokenize::Encoding>> {
+pub fn encode_all(encoder: &BertTokenizer, examples: &[&Example]) -> Result<Vec<tweetguard::tokenize::Encoding>> {
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     Ok(encoder.encode(&texts)?)
 }
@@ -191,7 +191,7 @@ pub fn encode_all(encoder: &TextEncoder, examples: &[&Example]) -> Result<Vec<tw
 /// f32 logits of `examples` with the model in inference mode (batched by length, returned in order).
 pub fn predict_logits(
     model: &Trainable,
-    encoder: &TextEncoder,
+    encoder: &BertTokenizer,
     examples: &[&Example],
     batch_size: usize,
 ) -> Result<Vec<Vec<f32>>> {
@@ -268,7 +268,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let files = ModelFiles::read_for_training(&args.model)?;
     let mut config = tweetguard::BertConfig::from_json(&files.config)?;
     config.set_labels(&data::LABELS);
-    let encoder = TextEncoder::from_json(&files.tokenizer, args.max_seq_length)?;
+    let encoder = BertTokenizer::from_json(&files.tokenizer, args.max_seq_length)?;
     let train_path = args.train_file.clone().unwrap_or_else(data::default_train_file);
     let val_path = args.validation_file.clone().unwrap_or_else(data::default_validation_file);
     let train = Dataset::read(&train_path, args.skip_bad_rows, args.limit)?;
@@ -577,13 +577,13 @@ mod tests {
         let _ = std::fs::remove_dir_all(&tmp);
     }
 
-    fn tiny_trainable() -> (Trainable, TextEncoder) {
+    fn tiny_trainable() -> (Trainable, BertTokenizer) {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny");
         let files = ModelFiles::read_for_training(&dir).unwrap();
         let config = tweetguard::BertConfig::from_json(&files.config).unwrap();
         assert_eq!(files.weights_name, "model.safetensors");
         let model = Trainable::from_checkpoint(config, files.weights.clone(), 0, Device::Cpu).unwrap();
-        (model, TextEncoder::from_json(&files.tokenizer, 32).unwrap())
+        (model, BertTokenizer::from_json(&files.tokenizer, 32).unwrap())
     }
 
     const TEXTS: [&str; 3] = ["a bot wrote this", "i wrote this myself, honestly", "hi"];

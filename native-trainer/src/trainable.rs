@@ -168,7 +168,7 @@ impl SimpleBackend for Autocast {
 mod tests {
     use super::*;
     use tweetguard::model::seed_dropout;
-    use tweetguard::tokenize::TextEncoder;
+    use tweetguard::tokenize::BertTokenizer;
 
     /// Training-mode logits (dropout on) repeat exactly after reseeding, and differ with another seed.
     #[test]
@@ -177,7 +177,7 @@ mod tests {
         let files = crate::model_dir::ModelFiles::read_for_training(&dir).unwrap();
         let config = BertConfig::from_json(&files.config).unwrap();
         let model = Trainable::from_checkpoint(config, files.weights.clone(), 0, Device::Cpu).unwrap();
-        let batch = TextEncoder::from_json(&files.tokenizer, 32)
+        let batch = BertTokenizer::from_json(&files.tokenizer, 32)
             .unwrap()
             .encode_batch(&["a bot wrote this", "i wrote this"])
             .unwrap();

@@ -17,7 +17,7 @@ use crate::tokenize::EncodedBatch;
 use crate::weights::{HeadInit, WeightStore};
 use cpu::CpuBackend;
 pub use cpu::CpuEngine;
-use webgpu::{GpuAdapter, WebGpuBackend};
+use webgpu::{WebGpuAdapter, WebGpuBackend};
 
 /// The time of each kernel of one forward pass (`bench --profile`): GPU time per dispatch on WebGPU,
 /// wall time per operation on the int8 CPU engine.
@@ -36,7 +36,7 @@ pub enum BackendChoice {
     #[default]
     Auto,
     /// WebGPU compute shaders; an error where unavailable.
-    Webgpu,
+    WebGpu,
     /// candle on the CPU (wasm SIMD in the browser).
     Cpu,
 }
@@ -46,7 +46,7 @@ impl std::str::FromStr for BackendChoice {
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "auto" => Ok(Self::Auto),
-            "webgpu" => Ok(Self::Webgpu),
+            "webgpu" => Ok(Self::WebGpu),
             "cpu" => Ok(Self::Cpu),
             other => Err(Error::Input(format!("unknown backend {other:?}: expected auto, webgpu or cpu"))),
         }
@@ -57,14 +57,14 @@ impl std::str::FromStr for BackendChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    Webgpu,
+    WebGpu,
     Cpu,
 }
 
 impl BackendKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Webgpu => "webgpu",
+            Self::WebGpu => "webgpu",
             Self::Cpu => "cpu",
         }
     }
@@ -156,7 +156,7 @@ impl Engine {
         if choice == BackendChoice::Cpu {
             return on_cpu(source, None);
         }
-        let adapter = match GpuAdapter::request().await {
+        let adapter = match WebGpuAdapter::request().await {
             Ok(adapter) => adapter,
             Err(err) if choice == BackendChoice::Auto => return fall_back(source, &err),
             Err(err) => return Err(err),
@@ -171,7 +171,7 @@ impl Engine {
             Err(err) if choice == BackendChoice::Auto => return fall_back(source, &err),
             Err(err) => return Err(err),
         };
-        if choice == BackendChoice::Webgpu {
+        if choice == BackendChoice::WebGpu {
             let engine = Engine {
                 gpu: Some(gpu),
                 cpu: Mutex::new(None),
@@ -212,7 +212,7 @@ impl Engine {
     }
 
     /// Opens the device and uploads the weights; also says whether the head was freshly made.
-    async fn load_gpu(adapter: GpuAdapter, source: &CpuSource, max_seq: usize) -> Result<(WebGpuBackend, bool)> {
+    async fn load_gpu(adapter: WebGpuAdapter, source: &CpuSource, max_seq: usize) -> Result<(WebGpuBackend, bool)> {
         let gpu = adapter.open().await?;
         let store = WeightStore::from_bytes(source.weights.clone(), source.head)?;
         let created_head = store.created_head_flag();
@@ -258,7 +258,7 @@ impl Engine {
         // A device that failed since the last call makes `logits` fail at once, which records why.
         if let Some(gpu) = self.gpu.as_ref().filter(|_| !self.fell_back()) {
             match gpu.logits(batch).await {
-                Ok(logits) => return Ok((logits, BackendKind::Webgpu)),
+                Ok(logits) => return Ok((logits, BackendKind::WebGpu)),
                 Err(err @ Error::Backend { .. }) => {
                     if let Ok(mut reason) = self.reason.lock() {
                         *reason = Some(format!("{err}; switched to the CPU (SIMD) backend for this and later calls"));
@@ -297,7 +297,7 @@ impl Engine {
     /// The backend the next call will use.
     pub fn kind(&self) -> BackendKind {
         if self.usable_gpu().is_some() {
-            BackendKind::Webgpu
+            BackendKind::WebGpu
         } else {
             BackendKind::Cpu
         }

@@ -47,7 +47,12 @@ async fn check_goldens(model: &Classifier, pick: fn(&Golden) -> &Vec<f32>, tol: 
     let texts: Vec<&str> = goldens.iter().map(|g| g.text.as_str()).collect();
     let out = model.classify(&texts).await.unwrap();
     for (g, r) in goldens.iter().zip(&out.results) {
-        assert_eq!(model.encoder().encode_batch(&[g.text.as_str()]).unwrap().row_ids(0), g.ids, "ids for {:?}", g.text);
+        assert_eq!(
+            model.tokenizer().encode_batch(&[g.text.as_str()]).unwrap().row_ids(0),
+            g.ids,
+            "ids for {:?}",
+            g.text
+        );
         for (a, b) in r.logits.iter().zip(pick(g)) {
             assert!(tol.allows(*a, *b), "{:?}: logit {a} vs {b} (limit {})", g.text, tol.limit(*b));
         }
@@ -221,7 +226,7 @@ async fn huge_and_empty_texts() {
 /// with a visible skip where the browser exposes none. Built with `CI=true`, a missing adapter fails.
 async fn webgpu(weights: &[u8]) -> Option<Classifier> {
     let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights: weights.into() };
-    let options = LoadOptions { backend: tweetguard::BackendChoice::Webgpu, ..Default::default() };
+    let options = LoadOptions { backend: tweetguard::BackendChoice::WebGpu, ..Default::default() };
     match Classifier::load(bytes, options).await {
         Ok(classifier) => Some(classifier),
         Err(err) => {
@@ -238,7 +243,7 @@ async fn webgpu_f32_logits_match_pytorch_within_1e_3() {
     let goldens: Vec<Golden> = serde_json::from_slice(GOLDENS).unwrap();
     let texts: Vec<&str> = goldens.iter().map(|g| g.text.as_str()).collect();
     let out = model.classify(&texts).await.unwrap();
-    assert_eq!(out.backend, tweetguard::BackendKind::Webgpu, "{:?}", out.fallback_reason);
+    assert_eq!(out.backend, tweetguard::BackendKind::WebGpu, "{:?}", out.fallback_reason);
     for (g, r) in goldens.iter().zip(&out.results) {
         for (a, b) in r.logits.iter().zip(&g.logits_f32) {
             assert!(WEBGPU.allows(*a, *b), "WebGPU f32 {a} vs PyTorch {b}");
@@ -258,7 +263,7 @@ async fn webgpu_int8_matches_the_cpu_reference_and_auto_skips_a_software_adapter
         reference.classify(&texts).await.unwrap(),
         cpu.classify(&texts).await.unwrap(),
     );
-    assert_eq!(g.backend, tweetguard::BackendKind::Webgpu);
+    assert_eq!(g.backend, tweetguard::BackendKind::WebGpu);
     for (i, (a, b)) in g.results.iter().zip(&r.results).enumerate() {
         for (x, y) in a.logits.iter().zip(&b.logits) {
             assert!(WEBGPU.allows(*x, *y), "row {i}: WebGPU {x} vs the CPU reference {y}");

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 
 /// An adapter found on this machine, before a device is opened on it.
-pub struct GpuAdapter {
+pub struct WebGpuAdapter {
     adapter: wgpu::Adapter,
     info: wgpu::AdapterInfo,
 }
@@ -27,10 +27,10 @@ pub(crate) fn gpu_error(message: impl std::fmt::Display) -> Error {
     Error::Backend { backend: "webgpu", message: message.to_string() }
 }
 
-impl GpuAdapter {
+impl WebGpuAdapter {
     /// The best adapter this machine offers, or why there is none. `WGPU_BACKEND` (e.g. `vulkan`) narrows
     /// the native search, as in wgpu's examples.
-    pub async fn request() -> Result<GpuAdapter> {
+    pub async fn request() -> Result<WebGpuAdapter> {
         let backends = if cfg!(target_arch = "wasm32") {
             wgpu::Backends::BROWSER_WEBGPU
         } else {
@@ -50,7 +50,7 @@ impl GpuAdapter {
             .await
             .map_err(|e| gpu_error(format!("no WebGPU adapter is available ({e})")))?;
         let info = adapter.get_info();
-        Ok(GpuAdapter { adapter, info })
+        Ok(WebGpuAdapter { adapter, info })
     }
 
     /// A readable name: "NVIDIA H100 (Vulkan)".

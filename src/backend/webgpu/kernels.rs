@@ -36,7 +36,7 @@ pub enum Activation {
 
 /// A weight matrix `[rows, cols]` on the GPU: int8 (4 values per `u32`, rows padded to 32 values, one f32
 /// scale per block of 32) or f32. `scales` is a 4-byte placeholder for f32 weights.
-pub struct GpuMatrix {
+pub struct WebGpuMatrix {
     pub data: wgpu::Buffer,
     pub scales: wgpu::Buffer,
     pub rows: usize,
@@ -44,7 +44,7 @@ pub struct GpuMatrix {
     pub int8: bool,
 }
 
-impl GpuMatrix {
+impl WebGpuMatrix {
     /// Columns as stored: padded to whole blocks for int8.
     pub fn stored_cols(&self) -> usize {
         if self.int8 {
@@ -254,7 +254,7 @@ pub struct LinearOp<'a> {
     /// Floats between consecutive rows of `x` (the row width, or more to pick rows).
     pub x_stride: usize,
     pub rows: usize,
-    pub weight: &'a GpuMatrix,
+    pub weight: &'a WebGpuMatrix,
     pub bias: &'a wgpu::Buffer,
     pub out: &'a wgpu::Buffer,
     pub act: Activation,
@@ -277,7 +277,7 @@ pub struct EmbeddingsOp<'a> {
     pub ids: &'a wgpu::Buffer,
     pub types: &'a wgpu::Buffer,
     /// Word, position and token-type tables, one storage type.
-    pub tables: [&'a GpuMatrix; 3],
+    pub tables: [&'a WebGpuMatrix; 3],
     pub out: &'a wgpu::Buffer,
     pub tokens: usize,
     pub seq: usize,

@@ -16,8 +16,8 @@ use candle_nn::Init;
 use wgpu::util::DeviceExt;
 
 use device::gpu_error;
-pub use device::{Gpu, GpuAdapter};
-use kernels::{Activation, AttentionOp, Binder, EmbeddingsOp, GpuMatrix, Kernels, LayerNormOp, LinearOp};
+pub use device::{Gpu, WebGpuAdapter};
+use kernels::{Activation, AttentionOp, Binder, EmbeddingsOp, Kernels, LayerNormOp, LinearOp, WebGpuMatrix};
 
 use super::KernelProfile;
 use crate::config::{BertConfig, HiddenAct};
@@ -29,8 +29,8 @@ use crate::weights::{StoredMatrix, WeightStore};
 /// The model on the GPU, by the pass's names.
 struct Weights {
     /// Word, position and token-type tables.
-    tables: [GpuMatrix; 3],
-    linears: HashMap<Linear, (GpuMatrix, wgpu::Buffer)>,
+    tables: [WebGpuMatrix; 3],
+    linears: HashMap<Linear, (WebGpuMatrix, wgpu::Buffer)>,
     /// `(gamma, beta)`.
     norms: HashMap<Norm, (wgpu::Buffer, wgpu::Buffer)>,
 }
@@ -221,7 +221,7 @@ fn scratch(gpu: &Gpu, label: &str, floats: usize, extra: wgpu::BufferUsages) -> 
 }
 
 /// Uploads a matrix as stored: int8 stays int8.
-pub fn upload_matrix(gpu: &Gpu, name: &str, stored: &StoredMatrix, rows: usize, cols: usize) -> Result<GpuMatrix> {
+pub fn upload_matrix(gpu: &Gpu, name: &str, stored: &StoredMatrix, rows: usize, cols: usize) -> Result<WebGpuMatrix> {
     let (data, scales, int8) = match stored {
         StoredMatrix::Int8(m) => {
             let bytes: Vec<u8> = m.values.iter().map(|&v| v as u8).collect();
@@ -233,7 +233,7 @@ pub fn upload_matrix(gpu: &Gpu, name: &str, stored: &StoredMatrix, rows: usize, 
     if data.len() as u64 > limit {
         return Err(gpu_error(format!("{name} needs {} bytes in one buffer; this device allows {limit}", data.len())));
     }
-    Ok(GpuMatrix { data: storage(gpu, name, &data), scales: storage(gpu, name, &scales), rows, cols, int8 })
+    Ok(WebGpuMatrix { data: storage(gpu, name, &data), scales: storage(gpu, name, &scales), rows, cols, int8 })
 }
 
 impl WebGpuBackend {
@@ -246,7 +246,7 @@ impl WebGpuBackend {
             Ok(storage(&gpu, name, &f32_bytes(&store.tensor_f32(name, &[len], init)?)))
         };
         let table_rows = [config.vocab_size, config.max_position_embeddings, config.type_vocab_size];
-        let table = |i: usize| -> Result<GpuMatrix> {
+        let table = |i: usize| -> Result<WebGpuMatrix> {
             let name = EMBEDDING_TABLES[i];
             upload_matrix(
                 &gpu,

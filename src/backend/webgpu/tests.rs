@@ -6,12 +6,12 @@
 use rand::{Rng, SeedableRng};
 use wgpu::util::DeviceExt;
 
-use super::kernels::{Activation, AttentionOp, Binder, EmbeddingsOp, GpuMatrix, Kernels, LayerNormOp, LinearOp};
-use super::{read_back, upload_matrix, Gpu, GpuAdapter};
+use super::kernels::{Activation, AttentionOp, Binder, EmbeddingsOp, Kernels, LayerNormOp, LinearOp, WebGpuMatrix};
+use super::{read_back, upload_matrix, Gpu, WebGpuAdapter};
 use crate::weights::{quant::QuantizedMatrix, StoredMatrix};
 
 fn gpu() -> Option<Gpu> {
-    let opened = pollster::block_on(async { GpuAdapter::request().await?.open().await });
+    let opened = pollster::block_on(async { WebGpuAdapter::request().await?.open().await });
     match opened {
         Ok(gpu) => Some(gpu),
         Err(err) => {
@@ -136,7 +136,7 @@ fn linear_matches_the_cpu_for_int8_and_f32_weights() {
                 } else {
                     (StoredMatrix::F32(w.clone()), w.clone())
                 };
-                let gw: GpuMatrix = upload_matrix(&gpu, "w", &stored, n, k).unwrap();
+                let gw: WebGpuMatrix = upload_matrix(&gpu, "w", &stored, n, k).unwrap();
                 let (gx, gb, gy) = (input(&gpu, &x), input(&gpu, &bias), output(&gpu, m * n));
                 let got = run(&gpu, &gy, m * n, |binder, pass| {
                     kernels.linear(
