@@ -9,8 +9,9 @@ use anyhow::Result;
 use tweetguard::HeadInit;
 
 use crate::data::{Dataset, LABELS};
-use crate::export::{core_logits, write_atomic, Evaluation};
+use crate::evaluation::{core_logits, Evaluation};
 use crate::model_dir::ModelArgs;
+use crate::output::write_atomic;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {

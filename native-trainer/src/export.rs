@@ -1,309 +1,64 @@
-//! Writes the model folder of docs/contracts.md section 2: `model/` (int8 weights, config, tokenizer,
-//! `manifest.json` with sizes and SHA-256, `MODEL_CARD.md`), `hf/` (f32, loads in HF transformers as
-//! `BertForSequenceClassification`), `eval_results.txt`, `predictions.txt` and `confusion_matrix.svg`, plus
-//! `training_loss.tsv` and `training_curve.svg` after training. Calibrates a temperature on the validation
-//! logits, and evaluates the int8 model through the core crate, the code the browser runs. Every file is
-//! written atomically (temporary file, then rename).
+//! `export`: turn a fine-tuned Hugging Face BERT classification checkpoint (for example one trained with
+//! PyTorch) into the model folder the browser loads: int8 weights, manifest, model card, calibration and
+//! metrics and a confusion matrix on a labelled validation file, computed through the core crate.
 
-use std::fmt::Write as _;
-use std::path::Path;
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
-use tweetguard::weights::quant;
-use tweetguard::{BertConfig, Classification, Classifier, LoadOptions, ModelBytes};
+use anyhow::Result;
+use tweetguard::{BackendChoice, BertConfig, LoadOptions};
 
-use crate::data::{Example, LABELS};
+use crate::data::Dataset;
+use crate::evaluation::core_logits;
 use crate::history::TrainingHistory;
-use crate::metrics::{self, Metrics};
-use crate::plots;
+use crate::model_dir::ModelFiles;
+use crate::model_folder::Export;
+use crate::output::prepare_output_dir;
 
-/// Metrics and argmax predictions of one set of logits.
-pub struct Evaluation {
-    pub metrics: Metrics,
-    pub predictions: Vec<u32>,
+#[derive(clap::Args, serde::Serialize)]
+pub struct ExportArgs {
+    /// HF checkpoint folder with a trained classifier head (f32/f16 model.safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// Where the model folder goes.
+    #[arg(long)]
+    output_dir: PathBuf,
+    #[arg(long)]
+    overwrite_output_dir: bool,
+    /// Labelled validation file for metrics and calibration; default `$TWEEPFAKE_DIR/validation.csv`.
+    #[arg(long)]
+    validation_file: Option<PathBuf>,
+    #[arg(long)]
+    eval_limit: Option<usize>,
+    #[arg(long)]
+    skip_bad_rows: bool,
+    #[arg(long, default_value_t = 128)]
+    max_seq_length: usize,
 }
 
-impl Evaluation {
-    pub fn from_logits(logits: &[Vec<f32>], gold: &[u32]) -> Self {
-        let predictions: Vec<u32> = logits.iter().map(|l| u32::from(l[1] > l[0])).collect();
-        Self { metrics: Metrics::compute(&predictions, gold), predictions }
+pub fn run(args: ExportArgs) -> Result<()> {
+    prepare_output_dir(&args.output_dir, args.overwrite_output_dir)?;
+    let files = ModelFiles::read_for_training(&args.model)?;
+    let config = BertConfig::from_json(&files.config)?;
+    let options =
+        LoadOptions { backend: BackendChoice::Cpu, max_length: Some(args.max_seq_length), ..Default::default() };
+    let classifier = files.classifier(options)?;
+    let path = args.validation_file.clone().unwrap_or_else(crate::data::default_validation_file);
+    let validation = Dataset::read(&path, args.skip_bad_rows, args.eval_limit)?;
+    validation.warn_skipped();
+    let (logits, _) = core_logits(&classifier, &validation.examples)?;
+    let hf_weights = tweetguard::weights::quant::float_safetensors_as_f32(&files.weights)?;
+    let outcome = Export {
+        config,
+        tokenizer: files.tokenizer.clone(),
+        hf_weights,
+        max_length: args.max_seq_length,
+        validation_logits: logits,
+        validation: validation.examples,
+        history: TrainingHistory::default(),
+        training_args: serde_json::to_value(&args)?,
+        source: args.model.display().to_string(),
     }
-
-    /// `eval_{prefix}accuracy = 0.873000` lines, as run_glue writes them.
-    pub fn result_lines(&self, prefix: &str) -> String {
-        let m = &self.metrics;
-        [("accuracy", m.accuracy), ("precision", m.precision), ("recall", m.recall), ("f1", m.f1), ("mcc", m.mcc)]
-            .iter()
-            .map(|(key, value)| format!("eval_{prefix}{key} = {value:.6}\n"))
-            .collect()
-    }
-
-    /// `predictions.txt`: one label per line.
-    pub fn write_predictions(&self, path: &Path) -> Result<()> {
-        let text: String = self.predictions.iter().map(|&p| format!("{}\n", LABELS[p as usize])).collect();
-        write_atomic(path, text.as_bytes())
-    }
-}
-
-/// Logits of `examples` through the core crate's `classify`, the path the browser runs.
-pub fn core_logits(classifier: &Classifier, examples: &[Example]) -> Result<(Vec<Vec<f32>>, Classification)> {
-    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-    let output = pollster::block_on(classifier.classify(&texts))?;
-    let logits = output.results.iter().map(|r| r.logits.clone()).collect();
-    Ok((logits, output))
-}
-
-/// Refuses to overwrite a non-empty folder unless asked to.
-pub fn prepare_output_dir(dir: &Path, overwrite: bool) -> Result<()> {
-    let non_empty = dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(false);
-    if non_empty && !overwrite {
-        bail!("{} exists and is not empty (pass --overwrite-output-dir to replace it)", dir.display());
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so a killed run leaves no half file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-}
-
-/// Everything needed to write a model folder.
-pub struct Export {
-    pub config: BertConfig,
-    pub tokenizer: Vec<u8>,
-    /// f32 safetensors with HF names.
-    pub hf_weights: Vec<u8>,
-    pub max_length: usize,
-    /// f32 logits of the validation rows, for metrics and calibration.
-    pub validation_logits: Vec<Vec<f32>>,
-    pub validation: Vec<Example>,
-    /// Loss per step and metrics per epoch of training; empty for a plain export.
-    pub history: TrainingHistory,
-    pub training_args: serde_json::Value,
-    pub source: String,
-}
-
-/// What was written, for the summary line.
-pub struct Outcome {
-    pub f32: Metrics,
-    pub int8: Metrics,
-    pub temperature: f64,
-    pub ece_before: f64,
-    pub ece_after: f64,
-}
-
-impl Outcome {
-    pub fn summary(&self) -> String {
-        format!(
-            "validation: f32 accuracy {:.4} F1 {:.4} MCC {:.4}; int8 accuracy {:.4} F1 {:.4} MCC {:.4}; \
-             temperature {:.3} (ECE {:.4} -> {:.4})",
-            self.f32.accuracy,
-            self.f32.f1,
-            self.f32.mcc,
-            self.int8.accuracy,
-            self.int8.f1,
-            self.int8.mcc,
-            self.temperature,
-            self.ece_before,
-            self.ece_after
-        )
-    }
-}
-
-fn metrics_json(m: &Metrics) -> serde_json::Value {
-    serde_json::json!({"accuracy": m.accuracy, "precision": m.precision, "recall": m.recall, "f1": m.f1, "mcc": m.mcc})
-}
-
-impl Export {
-    pub fn write(self, out: &Path) -> Result<Outcome> {
-        let gold: Vec<u32> = self.validation.iter().map(|e| e.label).collect();
-        let temperature = metrics::fit_temperature(&self.validation_logits, &gold);
-        let (ece_before, ece_after) = (
-            metrics::ece(&self.validation_logits, &gold, 1.0),
-            metrics::ece(&self.validation_logits, &gold, temperature),
-        );
-        let f32_eval = Evaluation::from_logits(&self.validation_logits, &gold);
-
-        let config_json = self.config.to_json().into_bytes();
-        let int8 = quant::quantize_safetensors(&self.hf_weights)?;
-        let classifier = pollster::block_on(Classifier::load(
-            ModelBytes { config: &config_json, tokenizer: &self.tokenizer, weights: (&int8).into() },
-            LoadOptions {
-                max_length: Some(self.max_length),
-                backend: tweetguard::BackendChoice::Cpu,
-                ..Default::default()
-            },
-        ))
-        .context("loading the exported int8 model through the core crate")?;
-        let (int8_logits, _) = core_logits(&classifier, &self.validation)?;
-        let int8_eval = Evaluation::from_logits(&int8_logits, &gold);
-        let agreement = Agreement::between(&self.validation_logits, &int8_logits);
-
-        let hf = out.join("hf");
-        write_atomic(&hf.join("config.json"), &config_json)?;
-        write_atomic(&hf.join("tokenizer.json"), &self.tokenizer)?;
-        write_atomic(&hf.join("model.safetensors"), &self.hf_weights)?;
-
-        let model = out.join("model");
-        let card =
-            self.model_card(&f32_eval.metrics, &int8_eval.metrics, &agreement, temperature, ece_before, ece_after);
-        let files: [(&str, &[u8]); 4] = [
-            ("config.json", &config_json),
-            ("tokenizer.json", &self.tokenizer),
-            ("model.int8.safetensors", &int8),
-            ("MODEL_CARD.md", card.as_bytes()),
-        ];
-        let mut listed = Vec::new();
-        for (name, bytes) in files {
-            write_atomic(&model.join(name), bytes)?;
-            listed.push(
-                serde_json::json!({"path": name, "bytes": bytes.len(), "sha256": hex::encode(Sha256::digest(bytes))}),
-            );
-        }
-        let manifest = serde_json::json!({
-            "format_version": 1,
-            "labels": LABELS,
-            "max_length": self.max_length,
-            "dtype": "int8",
-            "weight_format": quant::FORMAT_INT8,
-            "files": listed,
-            "metrics": {"validation": {"f32": metrics_json(&f32_eval.metrics), "int8": metrics_json(&int8_eval.metrics), "rows": gold.len(),
-                "int8_vs_f32": {"same_label": agreement.same_label, "max_abs_logit_diff": agreement.max_abs_diff, "mean_abs_logit_diff": agreement.mean_abs_diff}}},
-            "calibration": {"temperature": temperature, "ece_before": ece_before, "ece_after": ece_after},
-            "training_args": self.training_args,
-            "source": self.source,
-        });
-        write_atomic(&model.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
-
-        let mut results = f32_eval.result_lines("f32_") + &int8_eval.result_lines("int8_");
-        let _ = writeln!(
-            results,
-            "temperature = {temperature:.6}\nece_before = {ece_before:.6}\nece_after = {ece_after:.6}"
-        );
-        let _ = writeln!(results, "\nf32 classification report:\n{}", f32_eval.metrics.report(&LABELS));
-        let _ = writeln!(results, "int8 classification report:\n{}", int8_eval.metrics.report(&LABELS));
-        write_atomic(&out.join("eval_results.txt"), results.as_bytes())?;
-        f32_eval.write_predictions(&out.join("predictions.txt"))?;
-        let panels = [
-            ("f32 weights", f32_eval.metrics.confusion),
-            ("int8 weights (the browser's)", int8_eval.metrics.confusion),
-        ];
-        write_atomic(&out.join("confusion_matrix.svg"), plots::confusion_matrices(&panels, &LABELS)?.as_bytes())?;
-        if !self.history.is_empty() {
-            write_atomic(&out.join("training_loss.tsv"), self.history.loss_tsv().as_bytes())?;
-            write_atomic(&out.join("training_curve.svg"), plots::training_curve(&self.history)?.as_bytes())?;
-        }
-        Ok(Outcome { f32: f32_eval.metrics, int8: int8_eval.metrics, temperature, ece_before, ece_after })
-    }
-
-    fn model_card(
-        &self,
-        f32: &Metrics,
-        int8: &Metrics,
-        agreement: &Agreement,
-        temperature: f64,
-        ece_before: f64,
-        ece_after: f64,
-    ) -> String {
-        let mut card = format!(
-            "# tweetguard bot-or-human classifier\n\n\
-             Fine-tuned from `{source}` ({layers} layers, hidden {hidden}) to tell bot-written tweets from human ones.\n\n\
-             ## Data\nTweepFake (Fagni et al., 2021): tweets from 17 human accounts and 23 bot accounts, 2019-2020. \
-             Validation rows used here: {rows}.\n\n\
-             ## Metrics (validation)\n| weights | accuracy | precision | recall | F1 | MCC |\n|---|---|---|---|---|---|\n\
-             | f32 | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n| int8 (what the browser runs) | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n\n\
-             int8 minus f32 accuracy: {:+.2} points (negative: int8 is worse). The int8 model gives the f32 model's label \
-             on {same} of {rows} rows; logits differ by at most {max_diff:.3} ({mean_diff:.4} on average).\n\n\
-             ## Calibration\nScores are softmax probabilities at temperature {temperature:.3}, fitted on the validation split \
-             (expected calibration error {ece_before:.4} before, {ece_after:.4} after).\n\n\
-             ## Intended use and limits\n- English tweets, judged one at a time; a single tweet is weak evidence about an account.\n\
-             - Trained against 2019-2020 generators (Markov chains, RNNs, GPT-2, templates). It is **not** a detector of modern \
-             LLM-written text, and it will be wrong on styles it never saw.\n\
-             - Do not use it alone to accuse, suspend or moderate people.\n",
-            f32.accuracy, f32.precision, f32.recall, f32.f1, f32.mcc,
-            int8.accuracy, int8.precision, int8.recall, int8.f1, int8.mcc,
-            (int8.accuracy - f32.accuracy) * 100.0,
-            source = self.source,
-            layers = self.config.num_hidden_layers,
-            hidden = self.config.hidden_size,
-            rows = self.validation.len(),
-            same = agreement.same_label,
-            max_diff = agreement.max_abs_diff,
-            mean_diff = agreement.mean_abs_diff,
-        );
-        if !self.history.is_empty() {
-            card += &self.training_section();
-        }
-        card
-    }
-
-    /// How the model was trained: the arguments, the machine and each epoch's validation.
-    fn training_section(&self) -> String {
-        let mut section = String::from(
-            "\n## Training\nThe epoch metrics are measured on the validation split, which also chose the recipe: \
-             they are not a held-out test.\n\n| epoch | train loss | validation loss | accuracy | F1 | MCC | last weights' accuracy | samples/s |\n\
-             |---|---|---|---|---|---|---|---|\n",
-        );
-        for e in &self.history.epochs {
-            let last = e.last_weights_accuracy.map_or("-".to_string(), |a| format!("{a:.4}"));
-            let _ = writeln!(
-                section,
-                "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {last} | {:.1} |",
-                e.epoch,
-                e.train_loss,
-                e.validation_loss,
-                e.validation_accuracy,
-                e.validation_f1,
-                e.validation_mcc,
-                e.samples_per_s
-            );
-        }
-        let _ = write!(
-            section,
-            "\nTrained on {machine} with `native-trainer train` and these arguments:\n\n```json\n{args}\n```\n",
-            machine = machine(),
-            args = serde_json::to_string_pretty(&self.training_args).unwrap_or_default(),
-        );
-        section
-    }
-}
-
-/// How closely the int8 model follows the f32 model on the same rows.
-pub struct Agreement {
-    pub same_label: usize,
-    pub max_abs_diff: f32,
-    pub mean_abs_diff: f32,
-}
-
-impl Agreement {
-    pub fn between(f32_logits: &[Vec<f32>], int8_logits: &[Vec<f32>]) -> Self {
-        let argmax = |row: &[f32]| row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
-        let same_label = f32_logits.iter().zip(int8_logits).filter(|(a, b)| argmax(a) == argmax(b)).count();
-        let diffs = f32_logits.iter().zip(int8_logits).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()));
-        let (count, sum, max_abs_diff) =
-            diffs.fold((0usize, 0.0f32, 0.0f32), |(n, sum, max), d| (n + 1, sum + d, max.max(d)));
-        let mean_abs_diff = sum / count.max(1) as f32;
-        Self { same_label, max_abs_diff, mean_abs_diff }
-    }
-}
-
-/// The CPU and core count, for the record.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cpu} ({cores} threads available)")
+    .write(&args.output_dir)?;
+    tracing::info!("{}", outcome.summary());
+    Ok(())
 }

@@ -7,14 +7,16 @@ mod bench;
 mod checkpoint;
 mod data;
 mod eval;
+mod evaluation;
 mod export;
-mod export_cmd;
 mod history;
 mod input;
 mod logging;
 mod metrics;
 mod model_dir;
+mod model_folder;
 mod optim;
+mod output;
 mod plots;
 mod predict;
 mod serve;
@@ -37,7 +39,7 @@ enum Command {
     /// Evaluate a model folder on a labelled file (accuracy, precision, recall, F1, MCC, per-class report).
     Eval(eval::EvalArgs),
     /// Export a fine-tuned HF classification checkpoint as the model folder the browser loads.
-    Export(Box<export_cmd::ExportArgs>),
+    Export(Box<export::ExportArgs>),
     /// Classify texts, writing one JSON line per text.
     Predict(predict::PredictArgs),
     /// Serve the web page with a model folder mounted at /model/ on 127.0.0.1.
@@ -67,7 +69,7 @@ fn main() {
     let result = match cli.command {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
-        Command::Export(args) => export_cmd::run(*args),
+        Command::Export(args) => export::run(*args),
         Command::Predict(args) => predict::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(*args),

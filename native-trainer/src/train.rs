@@ -14,12 +14,14 @@ use tweetguard::tokenize::{batches_by_length, BertTokenizer, EncodedBatch};
 
 use crate::checkpoint::{self, Checkpoint, TrainerState};
 use crate::data::{self, Dataset, Example};
-use crate::export::{self, Evaluation};
+use crate::evaluation::Evaluation;
 use crate::history::{EpochRecord, StepLoss, TrainingHistory};
 use crate::logging;
 use crate::metrics;
 use crate::model_dir::ModelFiles;
+use crate::model_folder;
 use crate::optim::{clip_factor, grad_norm, AdamW};
+use crate::output;
 use crate::trainable::{Precision, Trainable};
 
 /// Where training math runs.
@@ -260,7 +262,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 args.output_dir.display()
             );
         }
-        export::prepare_output_dir(&args.output_dir, args.overwrite_output_dir)?;
+        output::prepare_output_dir(&args.output_dir, args.overwrite_output_dir)?;
         // A new run's checkpoints must not mix with an earlier run's.
         checkpoint::remove_all(&args.output_dir)?;
     }
@@ -391,7 +393,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(logits) => logits,
         None => predict_logits(&model, &encoder, &val_refs, args.eval_batch_size)?,
     };
-    let outcome = export::Export {
+    let outcome = model_folder::Export {
         config: model.config.clone(),
         tokenizer: files.tokenizer.clone(),
         hf_weights: model.hf_safetensors()?,
