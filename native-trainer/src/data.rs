@@ -54,9 +54,8 @@ fn label_index(name: &str) -> Option<u32> {
 impl Dataset {
     /// Reads a `.csv` (TweepFake) or `.tsv` (CoLA-style) file; `limit` keeps the first rows only.
     pub fn read(path: &Path, skip_bad_rows: bool, limit: Option<usize>) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let source = crate::input::read_text_file(path)?;
         let origin = path.display().to_string();
-        let source = crate::input::unix_line_ends(crate::input::decode_text(&bytes, &origin));
         let tsv = path.extension().is_some_and(|e| e == "tsv");
         let rows = if tsv { parse_tsv(&source, &origin) } else { parse_tweepfake(&source, &origin)? };
         let mut dataset = Dataset { path: path.to_path_buf(), examples: Vec::new(), skipped: Vec::new() };

@@ -3,6 +3,7 @@
 //! their line number.
 
 use std::io::Read;
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -17,36 +18,41 @@ pub enum InputFormat {
     Tsv,
 }
 
-/// Reads all of `path` (`-` for standard input), decoded as the page decodes files ([`decode_text`]),
-/// line ends made `\n` ([`unix_line_ends`]).
+/// Reads all of `path` (`-` for standard input) as [`read_text_file`] does.
 pub fn read_source(path: &str) -> Result<String> {
-    let mut bytes = Vec::new();
-    if path == "-" {
-        std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
-    } else {
-        bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+    if path != "-" {
+        return read_text_file(Path::new(path));
     }
-    Ok(unix_line_ends(decode_text(&bytes, path)))
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
+    Ok(unix_line_ends(decode_text(bytes, "standard input")))
+}
+
+/// Reads a text file as every reader here wants it: decoded as the page decodes files ([`decode_text`]),
+/// line ends made `\n` ([`unix_line_ends`]).
+pub fn read_text_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(unix_line_ends(decode_text(bytes, &path.display().to_string())))
 }
 
 /// Text file bytes decoded as the page decodes them (`decodeText` in `www/csv.js`): UTF-16 after a UTF-16
-/// byte-order mark (Excel's "Unicode text"), else UTF-8 (a BOM dropped), else Windows-1252, which
-/// decodes any byte, with a warning that names the first line that is not UTF-8. One stray byte never
-/// refuses a whole file.
-pub fn decode_text(bytes: &[u8], origin: &str) -> String {
-    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
-        let (text, _) = encoding.decode_without_bom_handling(&bytes[bom..]);
-        return text.into_owned();
+/// byte-order mark (Excel's "Unicode text"), else UTF-8 (a BOM dropped; valid UTF-8 is taken without a
+/// copy), else Windows-1252, which decodes any byte, with a warning that names the first line that is
+/// not UTF-8. One stray byte never refuses a whole file.
+pub fn decode_text(bytes: Vec<u8>, origin: &str) -> String {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(&bytes) {
+        return encoding.decode_without_bom_handling(&bytes[bom..]).0.into_owned();
     }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_string(),
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
         Err(e) => {
-            let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+            let (valid, bytes) = (e.utf8_error().valid_up_to(), e.into_bytes());
+            let line = bytes[..valid].iter().filter(|&&b| b == b'\n').count() + 1;
             tracing::warn!(
                 "{origin}:{line}: not valid UTF-8 (byte 0x{:02x}): the file is read as Windows-1252, as the page reads it",
-                bytes[e.valid_up_to()]
+                bytes[valid]
             );
-            encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned()
+            encoding_rs::WINDOWS_1252.decode_without_bom_handling(&bytes).0.into_owned()
         }
     }
 }
@@ -61,8 +67,8 @@ pub fn unix_line_ends(text: String) -> String {
 }
 
 /// The rows of delimited `source` whose quoted field does not end as a field must, as `(first line, last
-/// line)`, 1-based, the last `None` for a quote never closed: a quote that opens a field and is never closed, or is closed on a later line and
-/// followed by more text before the delimiter. The csv crate reads such a quote leniently, as one field
+/// line)`, 1-based, the last `None` for a quote never closed: a quote that opens a field and is never
+/// closed, or is closed on a later line and followed by more text before the delimiter. The csv crate reads such a quote leniently, as one field
 /// up to the next quote or the end of the file, and so swallows the rows in between without a word; the
 /// page's reader (`www/csv.js`) refuses them with the same rule. Line ends must be `\n`.
 pub fn unterminated_quotes(source: &str, delimiter: u8) -> Vec<(u64, Option<u64>)> {
@@ -144,8 +150,8 @@ pub fn texts(source: &str, origin: &str, format: InputFormat, text_column: &str)
 
 fn csv_texts(source: &str, origin: &str, text_column: &str) -> Result<Vec<String>> {
     let header = source.lines().next().ok_or_else(|| anyhow!("{origin} is empty"))?;
-    let mut reader =
-        csv::ReaderBuilder::new().delimiter(sniff_delimiter(header)).flexible(false).from_reader(source.as_bytes());
+    let delimiter = sniff_delimiter(header);
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(false).from_reader(source.as_bytes());
     let headers = reader.headers().with_context(|| format!("{origin}: reading the header row"))?.clone();
     let column = headers.iter().position(|h| h.trim() == text_column).ok_or_else(|| {
         anyhow!(
@@ -153,7 +159,7 @@ fn csv_texts(source: &str, origin: &str, text_column: &str) -> Result<Vec<String
             headers.iter().collect::<Vec<_>>().join(", ")
         )
     })?;
-    if let Some(&broken) = unterminated_quotes(source, sniff_delimiter(header)).first() {
+    if let Some(&broken) = unterminated_quotes(source, delimiter).first() {
         bail!("{}", unterminated_quote_message(origin, broken));
     }
     let mut texts = Vec::new();
@@ -207,16 +213,19 @@ mod tests {
 
     #[test]
     fn files_decode_as_the_page_decodes_them() {
-        assert_eq!(decode_text("caf\u{e9} \u{1f600}".as_bytes(), "x"), "caf\u{e9} \u{1f600}");
-        assert_eq!(decode_text(b"\xef\xbb\xbfbom", "x"), "bom");
+        assert_eq!(decode_text("caf\u{e9} \u{1f600}".into(), "x"), "caf\u{e9} \u{1f600}");
+        assert_eq!(decode_text(b"\xef\xbb\xbfbom".to_vec(), "x"), "bom");
         let utf16le: Vec<u8> =
             [0xff, 0xfe].into_iter().chain("h\u{e9}".encode_utf16().flat_map(u16::to_le_bytes)).collect();
-        assert_eq!(decode_text(&utf16le, "x"), "h\u{e9}");
+        assert_eq!(decode_text(utf16le, "x"), "h\u{e9}");
         let utf16be: Vec<u8> =
             [0xfe, 0xff].into_iter().chain("h\u{e9}".encode_utf16().flat_map(u16::to_be_bytes)).collect();
-        assert_eq!(decode_text(&utf16be, "x"), "h\u{e9}");
+        assert_eq!(decode_text(utf16be, "x"), "h\u{e9}");
         // One Latin-1 byte in an otherwise ASCII file: every row survives, read as Windows-1252.
-        assert_eq!(decode_text(b"first\ncaf\xe9 \x93quoted\x94\n", "x"), "first\ncaf\u{e9} \u{201c}quoted\u{201d}\n");
+        assert_eq!(
+            decode_text(b"first\ncaf\xe9 \x93quoted\x94\n".to_vec(), "x"),
+            "first\ncaf\u{e9} \u{201c}quoted\u{201d}\n"
+        );
     }
 
     #[test]
