@@ -96,8 +96,8 @@ pub struct ModelInfo {
     /// True when the head was freshly initialised: the labels mean nothing yet.
     pub untrained_head: bool,
     pub temperature: f32,
-    /// Bytes of wasm linear memory after load: the heap's high-water mark (wasm memory never shrinks),
-    /// weights, tokenizer and arena included; absent natively.
+    /// Bytes of wasm linear memory when `info()` is called: the heap's high-water mark so far (wasm memory
+    /// never shrinks), weights, tokenizer and arena included; absent natively.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heap_bytes: Option<u64>,
 }

@@ -21,12 +21,10 @@ function prefix(text, max) {
   return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
 }
 
-/** Splits a tweet into whitespace-separated words (at most MAX_CONTEXT_WORDS of its first MAX_CONTEXT_CHARS). */
-export function splitWords(text) {
-  return contextWords(text).words;
-}
-
-/** The words an explanation reads, and whether the tweet goes on past them. */
+/**
+ * A tweet's whitespace-separated words as an explanation reads them (at most MAX_CONTEXT_WORDS of its
+ * first MAX_CONTEXT_CHARS), and whether the tweet goes on past them.
+ */
 export function contextWords(text) {
   const head = prefix(text, MAX_CONTEXT_CHARS);
   const all = head.split(/\s+/u);

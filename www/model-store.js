@@ -121,11 +121,6 @@ async function download(url, entry, onBytes) {
   if (!response.ok) {
     throw new Error(`${entry.path}: download failed (HTTP ${response.status} ${response.statusText}) from ${url}`);
   }
-  const length = Number(response.headers?.get?.('content-length') ?? NaN);
-  if (Number.isFinite(length) && length > entry.bytes) {
-    throw new Error(`${entry.path}: size mismatch (expected ${entry.bytes} bytes, the server offers ${length}); `
-      + 'the file is corrupt or belongs to another model');
-  }
   if (!response.body) {
     const bytes = new Uint8Array(await response.arrayBuffer());
     onBytes(bytes.length);

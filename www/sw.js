@@ -5,7 +5,7 @@
 // Two rules keep the cache honest:
 // - A wasm build's JS glue and its .wasm are one unit: they are cached together, tagged with one id, and
 //   served offline only as a matching pair (a glue from one build with the .wasm of another fails to
-//   instantiate).
+//   instantiate). The pair is stored when the module arrives, with the glue fetched just before it.
 // - The cache is this app's, in this scope: its name carries the scope, and a page at the scope that is
 //   not this app (another program served later on the same 127.0.0.1 port) makes the worker delete its
 //   cache and unregister, so it never answers for that program.
@@ -55,12 +55,12 @@ async function tagged(response, id) {
 }
 
 /**
- * Caches a build's glue and module as one unit: `have` is the network response already in hand for one of
- * them (or null); the other is fetched. Nothing is cached unless both arrived.
+ * Caches a build's glue and module as one unit, from the network responses in hand (`glue`, `wasm`); a
+ * missing one is fetched. Nothing is cached unless both arrived.
  */
-async function cacheBuild(build, have = null, haveFile = null) {
-  const fetchOne = (file) => (file === haveFile && have ? have : fetch(keyOf(file), { cache: 'no-cache' }));
-  const [glue, wasm] = await Promise.all([fetchOne(build.glue), fetchOne(build.wasm)]);
+async function cacheBuild(build, { glue = null, wasm = null } = {}) {
+  const fetchFile = (file) => fetch(keyOf(file), { cache: 'no-cache' });
+  [glue, wasm] = await Promise.all([glue ?? fetchFile(build.glue), wasm ?? fetchFile(build.wasm)]);
   if (!glue.ok || !wasm.ok) return;
   const id = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
   const cache = await caches.open(SHELL_CACHE);
@@ -136,12 +136,22 @@ async function networkFirst(request, url) {
   return response;
 }
 
+// A build's glue as it came from the network, held until its module follows (the page loads the glue, then
+// the module it names): the two are then cached as a pair, and nothing is downloaded twice.
+const glueInHand = new Map();
+
 async function networkFirstBuild(url, build) {
   const file = url.pathname === pathOf(build.glue) ? build.glue : build.wasm;
   try {
     const response = await fetch(keyOf(file), { cache: 'no-cache' });
     if (response.ok && response.type === 'basic') {
-      cacheBuild(build, response.clone(), file).catch(() => {});
+      if (file === build.glue) {
+        glueInHand.set(build.glue, response.clone());
+      } else {
+        const glue = glueInHand.get(build.glue) ?? null;
+        glueInHand.delete(build.glue);
+        cacheBuild(build, { glue, wasm: response.clone() }).catch(() => {});
+      }
     }
     return response;
   } catch (error) {

@@ -1,10 +1,10 @@
 // Unit tests for www/explain.js.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { splitWords, contextWords, MAX_CONTEXT_WORDS, MAX_CONTEXT_CHARS, occlusionTexts, botLabelOf, humanLabelOf, occlusionDeltas, strongestWords } from '../explain.js';
+import { contextWords, MAX_CONTEXT_WORDS, MAX_CONTEXT_CHARS, occlusionTexts, botLabelOf, humanLabelOf, occlusionDeltas, strongestWords } from '../explain.js';
 
 test('words and occlusion texts', () => {
-  const words = splitWords('  buy\tnow \n cheap ');
+  const { words } = contextWords('  buy\tnow \n cheap ');
   assert.deepEqual(words, ['buy', 'now', 'cheap']);
   assert.deepEqual(occlusionTexts(words), { texts: ['buy now cheap', 'now cheap', 'buy cheap', 'buy now'], scored: 3 });
   assert.equal(occlusionTexts(Array.from({ length: 100 }, (_, i) => `w${i}`), 64).texts.length, 65);

@@ -72,12 +72,15 @@ test('a build is cached and served offline as a pair', async () => {
   await assert.rejects(sw.get('pkg/relaxed/tweetguard_bg.wasm'), /Failed to fetch/);
 });
 
-test('fetching one half of a build refreshes both, so offline never mixes two builds', async () => {
+test('a new build replaces both halves, each downloaded once, so offline never mixes two builds', async () => {
   const sw = worker({ ...FILES });
   await sw.run('install');
   Object.assign(sw.net.files, { 'pkg/tweetguard.js': 'glue v2', 'pkg/tweetguard_bg.wasm': 'wasm v2' });
+  const before = sw.net.fetched.length;
   assert.equal(await (await sw.get('pkg/tweetguard.js')).text(), 'glue v2');
+  await sw.get('pkg/tweetguard_bg.wasm'); // the page loads the glue, then its module
   await new Promise((resolve) => setTimeout(resolve, 10)); // the pair is cached in the background
+  assert.equal(sw.net.fetched.length - before, 2, `fetched ${sw.net.fetched.slice(before)}`);
   sw.net.down = true;
   assert.equal(await (await sw.get('pkg/tweetguard_bg.wasm')).text(), 'wasm v2');
   // A glue cached alone (another tag) is never served with the other build's module.
