@@ -6,7 +6,10 @@
 #     firefox-esr (the page's CPU path in a second browser)
 #   - crates.io: geckodriver (drives Firefox)
 #   - PyPI: numpy, safetensors, tokenizers (reference quantizer and token-id parity; never torch)
-#   - the pretrained all-MiniLM-L6-v2 (scripts/fetch-minilm.sh): parity on a real checkpoint
+#   - npm registry: fast-check, as package-lock.json pins it (the page's property tests; no npm needed)
+#   - the pretrained all-MiniLM-L6-v2 (python3 scripts/fetch-js-deps.py
+
+scripts/fetch-minilm.sh): parity on a real checkpoint
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -32,5 +35,7 @@ fi
 if [ "$(geckodriver --version 2>/dev/null | awk 'NR==1 {print $2}')" != "0.37.1" ]; then
   cargo install --quiet geckodriver --version 0.37.1
 fi
+
+python3 scripts/fetch-js-deps.py
 
 scripts/fetch-minilm.sh

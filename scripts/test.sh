@@ -21,7 +21,7 @@ cargo clippy "${wasm_targets[@]}" -- -D warnings
 cargo clippy "${wasm_targets[@]}" --target-dir target/relaxed --config "target.wasm32-unknown-unknown.rustflags=$RELAXED_RUSTFLAGS" -- -D warnings
 for js in www/*.js www/tests/*.mjs; do node --check "$js"; done
 
-stage "the page's JavaScript unit tests (CSV parsing and export, SHA-256, explanations, model store)"
+stage "the page's JavaScript unit and property tests (CSV parsing and export, SHA-256, explanations, model store, service worker)"
 node --test www/tests/
 
 stage "browser package for the page tests (test profile)"

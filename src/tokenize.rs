@@ -81,6 +81,10 @@ impl BertTokenizer {
         if max_length < 2 {
             return Err(Error::Tokenizer(format!("max_length {max_length} leaves no room for [CLS] and [SEP]")));
         }
+        // Syntax first: tokenizers 0.22 panics (`expect("Helper")` in its decoder's Deserialize) on a
+        // syntax error inside `decoder`, which in wasm is a trap. Found by fuzzing.
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+            .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
         let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer(e.to_string()))?;
         let pad_id = tokenizer.get_padding().map(|p| p.pad_id).or_else(|| tokenizer.token_to_id("[PAD]")).unwrap_or(0);
         tokenizer.with_padding(None);

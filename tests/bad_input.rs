@@ -139,6 +139,37 @@ fn non_finite_weights_are_rejected() {
     assert!(err.contains("pooler.dense.bias") && err.contains("non-finite"), "{err}");
 }
 
+/// Finite but huge values (found by fuzzing: a LayerNorm bias near 1e36) are refused at load, in f32
+/// and as int8 scales, instead of loading a model whose every `classify` fails.
+#[test]
+fn out_of_range_weights_are_rejected() {
+    for (file, tensor, value) in [
+        ("tiny/model.safetensors", "bert.encoder.layer.0.output.LayerNorm.bias", 9.7e35f32),
+        ("tiny/model.safetensors", "bert.pooler.dense.weight", -2e4),
+        ("tiny/model.int8.safetensors", "bert.encoder.layer.1.intermediate.dense.weight.scale", 1e3),
+    ] {
+        let (c, t, w) = tiny_bytes(file);
+        let st = safetensors::SafeTensors::deserialize(&w).unwrap();
+        let offset = st.tensor(tensor).unwrap().data().as_ptr() as usize - w.as_ptr() as usize;
+        let mut bad = w.clone();
+        bad[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
+        let err = load_err(&c, &t, &bad);
+        let name = tensor.trim_start_matches("bert.").trim_end_matches(".scale");
+        assert!(err.contains(name) && err.contains("out-of-range"), "{file} {tensor}: {err}");
+    }
+}
+
+/// A syntax error inside `decoder` made the tokenizers crate panic (found by fuzzing); it is an error.
+#[test]
+fn malformed_tokenizer_json_is_an_error_not_a_panic() {
+    let (c, t, w) = tiny_bytes("tiny/model.int8.safetensors");
+    let text = String::from_utf8(t).unwrap();
+    let at = text.find("\"decoder\"").expect("the fixture has a decoder");
+    let broken = format!("{}\"decoder\": {{\"type\": \"WordPiece\" \"prefix\": 1}}}}", &text[..at]);
+    let err = load_err(&c, broken.as_bytes(), &w);
+    assert!(err.contains("not valid JSON"), "{err}");
+}
+
 #[test]
 fn config_that_disagrees_with_weights_is_rejected() {
     let (c, t, w) = tiny_bytes("tiny/model.int8.safetensors");

@@ -29,9 +29,13 @@ export function decodeText(bytes) {
   }
 }
 
-/** Removes a leading byte-order mark. */
+/**
+ * Removes the byte-order marks at the start: all of them, so that stripping is idempotent (the parsers
+ * below strip what they are given, and a file saved twice through a BOM-adding editor starts with two;
+ * found by fuzzing: one kept mark made a line of its own, or none).
+ */
 export function stripBom(text) {
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  return text.replace(/^\uFEFF+/, '');
 }
 
 function isLineEnd(c) {

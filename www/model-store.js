@@ -63,7 +63,7 @@ export function validateManifest(manifest) {
     fail('"labels" must list at least two label names');
   }
   const maxLength = manifest.max_length ?? 128;
-  if (!Number.isInteger(maxLength) || maxLength < 2) fail('"max_length" must be an integer of at least 2');
+  if (!Number.isSafeInteger(maxLength) || maxLength < 2) fail('"max_length" must be an integer of at least 2');
   if (!Array.isArray(files) || files.length === 0) fail('"files" must list the model files');
   for (const [i, f] of files.entries()) {
     if (!f || typeof f !== 'object') fail(`files[${i}] is not an object`);
@@ -79,7 +79,8 @@ export function validateManifest(manifest) {
     ?? fail('lists no .safetensors weights file');
   const modelCard = find('MODEL_CARD.md') ?? null;
   const temperature = manifest.calibration?.temperature ?? 1;
-  if (typeof temperature !== 'number' || !(temperature > 0)) fail('"calibration.temperature" must be a positive number');
+  // Finite too: JSON's `1e999` parses as Infinity.
+  if (!Number.isFinite(temperature) || !(temperature > 0)) fail('"calibration.temperature" must be a positive number');
   return { manifest, labels, maxLength, temperature, entries: { config, tokenizer, weights, modelCard } };
 }
 

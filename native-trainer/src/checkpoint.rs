@@ -159,9 +159,12 @@ pub fn save(
         ("tokenizer.json", tokenizer.to_vec()),
         (STATE, serde_json::to_vec_pretty(state)?),
     ];
-    for (file, bytes) in files {
-        std::fs::write(partial.join(file), bytes)
-            .with_context(|| format!("writing {}", partial.join(file).display()))?;
+    // Each file flushed to disk (the state last), then the folder renamed into place: a checkpoint is
+    // whole or absent even after a crash. A failed write (a full disk) removes the partial folder.
+    let written = files.iter().try_for_each(|(file, bytes)| crate::output::write_atomic(&partial.join(file), bytes));
+    if let Err(err) = written {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(err);
     }
     if done.exists() {
         // A checkpoint of the same epoch from an earlier try: replaced whole.

@@ -57,7 +57,7 @@ impl Dataset {
         let source = crate::input::read_text_file(path)?;
         let origin = path.display().to_string();
         let tsv = path.extension().is_some_and(|e| e == "tsv");
-        let rows = if tsv { parse_tsv(&source, &origin) } else { parse_tweepfake(&source, &origin)? };
+        let rows = parse(&source, &origin, tsv)?;
         let mut dataset = Dataset { path: path.to_path_buf(), examples: Vec::new(), skipped: Vec::new() };
         for row in rows {
             match row {
@@ -90,7 +90,18 @@ impl Dataset {
     }
 }
 
-type Row = std::result::Result<Example, String>;
+/// One row of a labelled file: an example, or why the row is unusable (with file and line).
+pub type Row = std::result::Result<Example, String>;
+
+/// The rows of a TweepFake CSV, or of a CoLA-style TSV when `tsv`; an error only when the whole file is
+/// unusable (no header with the needed columns).
+pub fn parse(source: &str, origin: &str, tsv: bool) -> Result<Vec<Row>> {
+    if tsv {
+        Ok(parse_tsv(source, origin))
+    } else {
+        parse_tweepfake(source, origin)
+    }
+}
 
 fn parse_tweepfake(source: &str, origin: &str) -> Result<Vec<Row>> {
     let mut reader = csv::ReaderBuilder::new().delimiter(b';').flexible(true).from_reader(source.as_bytes());

@@ -3,25 +3,7 @@
 //! on labelled data), `predict` (classify texts), `bench` (speed of training and inference) and `serve` (the
 //! web page with a model), all on the core crate.
 
-mod bench;
-mod checkpoint;
-mod data;
-mod eval;
-mod evaluation;
-mod export;
-mod history;
-mod input;
-mod logging;
-mod metrics;
-mod model_dir;
-mod model_folder;
-mod optim;
-mod output;
-mod plots;
-mod predict;
-mod serve;
-mod train;
-mod trainable;
+use native_trainer::{bench, eval, export, logging, predict, serve, train};
 
 use clap::{Parser, Subcommand};
 

@@ -17,7 +17,7 @@ use crate::data::{Example, LABELS};
 use crate::evaluation::{core_logits, Evaluation};
 use crate::history::TrainingHistory;
 use crate::metrics::{self, Metrics};
-use crate::output::write_atomic;
+use crate::output::{replace_dir, write_atomic};
 use crate::plots;
 
 /// Everything needed to write a model folder.
@@ -92,12 +92,12 @@ impl Export {
         let int8_eval = Evaluation::from_logits(&int8_logits, &gold);
         let agreement = Agreement::between(&self.validation_logits, &int8_logits);
 
-        let hf = out.join("hf");
-        write_atomic(&hf.join("config.json"), &config_json)?;
-        write_atomic(&hf.join("tokenizer.json"), &self.tokenizer)?;
-        write_atomic(&hf.join("model.safetensors"), &self.hf_weights)?;
+        replace_dir(&out.join("hf"), |hf| {
+            write_atomic(&hf.join("config.json"), &config_json)?;
+            write_atomic(&hf.join("tokenizer.json"), &self.tokenizer)?;
+            write_atomic(&hf.join("model.safetensors"), &self.hf_weights)
+        })?;
 
-        let model = out.join("model");
         let card =
             self.model_card(&f32_eval.metrics, &int8_eval.metrics, &agreement, temperature, ece_before, ece_after);
         let files: [(&str, &[u8]); 4] = [
@@ -106,13 +106,12 @@ impl Export {
             ("model.int8.safetensors", &int8),
             ("MODEL_CARD.md", card.as_bytes()),
         ];
-        let mut listed = Vec::new();
-        for (name, bytes) in files {
-            write_atomic(&model.join(name), bytes)?;
-            listed.push(
-                serde_json::json!({"path": name, "bytes": bytes.len(), "sha256": hex::encode(Sha256::digest(bytes))}),
-            );
-        }
+        let listed: Vec<_> = files
+            .iter()
+            .map(|(name, bytes)| {
+                serde_json::json!({"path": name, "bytes": bytes.len(), "sha256": hex::encode(Sha256::digest(bytes))})
+            })
+            .collect();
         let manifest = serde_json::json!({
             "format_version": 1,
             "labels": LABELS,
@@ -126,7 +125,14 @@ impl Export {
             "training_args": self.training_args,
             "source": self.source,
         });
-        write_atomic(&model.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+        let manifest = serde_json::to_string_pretty(&manifest)?;
+        // Built whole and swapped in: the folder is never new weights beside an old manifest.
+        replace_dir(&out.join("model"), |model| {
+            for (name, bytes) in files {
+                write_atomic(&model.join(name), bytes)?;
+            }
+            write_atomic(&model.join("manifest.json"), manifest.as_bytes())
+        })?;
 
         let mut results = f32_eval.result_lines("f32_") + &int8_eval.result_lines("int8_");
         let _ = writeln!(

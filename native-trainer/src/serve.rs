@@ -207,10 +207,31 @@ pub fn security_headers() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-/// The most a request's head may take to arrive, and the most bytes it may have: a stalled or
-/// oversized client is cut off instead of holding a connection.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// What one client may take from the server: a stalled, oversized, slow or numerous client is cut off
+/// instead of holding connections (and the files being sent) for ever.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The most a request's head may take to arrive (also while a kept-alive connection waits).
+    pub header_read_timeout: Duration,
+    /// The most bytes a request's head may have.
+    pub max_head_bytes: usize,
+    /// The most a connection may stay open, however busy: a client that stops reading a response
+    /// is dropped after this, with the file it was sent.
+    pub connection_lifetime: Duration,
+    /// Connections served at once; more are closed as they arrive.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_head_bytes: 16 * 1024,
+            connection_lifetime: Duration::from_secs(120),
+            max_connections: 64,
+        }
+    }
+}
 
 /// The answer to one request: status, the headers of [`security_headers`] plus content type, and body.
 pub fn respond(site: &Site, port: u16, method: &Method, url: &str, host: Option<&str>) -> Response<Full<Bytes>> {
@@ -268,40 +289,56 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let port = listener.local_addr()?.port();
         println!("serving {} with the model {} on http://127.0.0.1:{port}/", www.display(), site.model.display());
         println!("(WebGPU, the Cache API and service workers need localhost or HTTPS; press Ctrl+C to stop)");
-        loop {
-            let (stream, _) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors and the like: wait a little rather than spin.
-                    eprintln!("accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let site = site.clone();
-            let quiet = args.quiet;
-            tokio::spawn(async move {
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let site = site.clone();
-                    async move {
-                        let host = request.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok());
-                        let url = request.uri().path_and_query().map_or("/", |p| p.as_str());
-                        let response = respond(&site, port, request.method(), url, host);
-                        if !quiet {
-                            // The URL is the client's: escaped, so it cannot send escape sequences to the terminal.
-                            eprintln!("{} {} {}", request.method(), url.escape_debug(), response.status().as_u16());
-                        }
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
-                let mut http = hyper::server::conn::http1::Builder::new();
-                http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
-                // A client that goes away mid-response is no error of ours.
-                let _ = http.serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
+        serve(listener, site, Limits::default(), !args.quiet).await
     })
 }
+
+/// Answers connections on `listener` until the process ends, within `limits`; `log` prints a line per
+/// request.
+pub async fn serve(listener: tokio::net::TcpListener, site: Arc<Site>, limits: Limits, log: bool) -> Result<()> {
+    let port = listener.local_addr()?.port();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                eprintln!("accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Full: closed at once (dropping the stream), so a flood cannot queue behind the page's own loads.
+        let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
+        let site = site.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<Incoming>| {
+                let site = site.clone();
+                async move {
+                    let host = request.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok());
+                    let url = request.uri().path_and_query().map_or("/", |p| p.as_str());
+                    let response = respond(&site, port, request.method(), url, host);
+                    if log {
+                        // The URL is the client's: escaped, so it cannot send escape sequences to the terminal.
+                        eprintln!("{} {} {}", request.method(), url.escape_debug(), response.status().as_u16());
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            });
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(limits.max_head_bytes.max(MIN_BUF_BYTES));
+            // A client that goes away mid-response, or past its lifetime, is no error of ours.
+            let connection = http.serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(limits.connection_lifetime, connection).await;
+            drop(slot);
+        });
+    }
+}
+
+/// hyper's smallest read buffer (it refuses less).
+const MIN_BUF_BYTES: usize = 8192;
 
 #[cfg(test)]
 mod tests {
@@ -407,6 +444,88 @@ mod tests {
         std::fs::remove_file(dir.path().join("www/pkg/tweetguard_bg.wasm")).unwrap();
         let err = Site::new(&dir.path().join("www"), &dir.path().join("run")).unwrap_err().to_string();
         assert!(err.contains("build-wasm.sh"), "{err}");
+    }
+
+    /// `serve` on a free port of 127.0.0.1 with `limits`, over the test site; returns the port.
+    async fn start(site: Site, limits: Limits) -> u16 {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(serve(listener, Arc::new(site), limits, false));
+        port
+    }
+
+    /// Reads until the server closes the connection (or `within` passes: then `None`).
+    async fn read_to_close(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<Vec<u8>> {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        tokio::time::timeout(within, stream.read_to_end(&mut got))
+            .await
+            .ok()
+            .map(|r| r.map(|_| got).unwrap_or_default())
+    }
+
+    async fn get(port: u16, path: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let reply = read_to_close(&mut stream, Duration::from_secs(5)).await.expect("an answer");
+        String::from_utf8_lossy(&reply).into_owned()
+    }
+
+    const TEST_LIMITS: Limits = Limits {
+        header_read_timeout: Duration::from_millis(300),
+        max_head_bytes: 8192,
+        connection_lifetime: Duration::from_millis(1500),
+        max_connections: 2,
+    };
+
+    #[tokio::test]
+    async fn stalled_and_surplus_clients_are_cut_off_and_the_page_still_answers() {
+        let (_dir, site) = site();
+        let port = start(site, TEST_LIMITS).await;
+        let connect = || tokio::net::TcpStream::connect(("127.0.0.1", port));
+        let (mut first, mut second) = (connect().await.unwrap(), connect().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Both slots are held by clients that send nothing: a third is closed at once, unanswered.
+        let mut third = connect().await.unwrap();
+        assert_eq!(read_to_close(&mut third, Duration::from_millis(250)).await, Some(Vec::new()));
+        // The stalled clients are cut off once their head is overdue, freeing the slots.
+        for stalled in [&mut first, &mut second] {
+            let cut = read_to_close(stalled, Duration::from_secs(3)).await;
+            assert!(cut.is_some(), "a client that sends nothing keeps its connection");
+        }
+        assert!(get(port, "/").await.starts_with("HTTP/1.1 200"), "the page answers after the flood");
+    }
+
+    #[tokio::test]
+    async fn oversized_heads_are_refused() {
+        use tokio::io::AsyncWriteExt;
+        let (_dir, site) = site();
+        let port = start(site, TEST_LIMITS).await;
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let padding = "x".repeat(64 * 1024);
+        let request = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Pad: {padding}\r\n\r\n");
+        let _ = stream.write_all(request.as_bytes()).await; // the server may close before reading it all
+        let reply = read_to_close(&mut stream, Duration::from_secs(3)).await.expect("the connection is closed");
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 431"), "{reply}");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_dropped_with_its_file() {
+        use tokio::io::AsyncWriteExt;
+        let (dir, site) = site();
+        let size = 64 << 20;
+        std::fs::write(dir.path().join("www/big.bin"), vec![7u8; size]).unwrap();
+        let port = start(site, TEST_LIMITS).await;
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let request = format!("GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // Not reading: the socket buffers fill, the server's write waits, and its lifetime runs out.
+        tokio::time::sleep(TEST_LIMITS.connection_lifetime + Duration::from_millis(500)).await;
+        let got = read_to_close(&mut stream, Duration::from_secs(5)).await.expect("the server closes it");
+        assert!(got.len() < size, "all {} bytes arrived: the stalled connection was kept", got.len());
     }
 
     #[test]

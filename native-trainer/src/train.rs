@@ -378,9 +378,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             training_args: serde_json::to_value(&args)?,
             history: history.clone(),
         };
-        let saved =
-            checkpoint::save(&args.output_dir, &state, &model, &optimizer, &files.tokenizer, args.save_total_limit)?;
-        tracing::info!("checkpoint: {}", saved.display());
+        // A checkpoint that cannot be written (a full disk) costs only the chance to resume from this
+        // epoch: training goes on, the epoch is not lost.
+        match checkpoint::save(&args.output_dir, &state, &model, &optimizer, &files.tokenizer, args.save_total_limit) {
+            Ok(saved) => tracing::info!("checkpoint: {}", saved.display()),
+            Err(err) => tracing::warn!("could not write the checkpoint of epoch {completed_epochs}: {err:#}"),
+        }
         last_logits = Some(logits);
     }
     // What is exported: the weight average when there is one.

@@ -1,0 +1,5 @@
+#![no_main]
+#[allow(dead_code)] // each target calls one of the checks
+#[path = "../checks/core.rs"]
+mod checks;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::tokenize(data));

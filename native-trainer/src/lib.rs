@@ -1,0 +1,25 @@
+//! The library behind the `native-trainer` command (`src/main.rs` holds only its command line): data
+//! ([`data`], [`input`]), the trainable model and its optimiser ([`trainable`], [`optim`]), the commands
+//! ([`train`], [`eval`], [`export`], [`predict`], [`bench`], [`serve`]) and what they write
+//! ([`model_folder`], [`checkpoint`], [`output`], [`history`], [`plots`]). A library so that the fuzz targets
+//! (`fuzz/`) and the tests can call the readers directly.
+
+pub mod bench;
+pub mod checkpoint;
+pub mod data;
+pub mod eval;
+pub mod evaluation;
+pub mod export;
+pub mod history;
+pub mod input;
+pub mod logging;
+pub mod metrics;
+pub mod model_dir;
+pub mod model_folder;
+pub mod optim;
+pub mod output;
+pub mod plots;
+pub mod predict;
+pub mod serve;
+pub mod train;
+pub mod trainable;
