@@ -199,7 +199,8 @@ impl WeightStore {
             StoredMatrix::F32(values) => (values, 1.0),
             StoredMatrix::Int8(m) => (&m.scales, 127.0),
         };
-        if let Some(i) = values.iter().position(|v| !(v.abs() * largest_per_unit <= MAX_WEIGHT_MAGNITUDE)) {
+        if let Some(i) = values.iter().position(|v| !v.is_finite() || v.abs() * largest_per_unit > MAX_WEIGHT_MAGNITUDE)
+        {
             let what = if values[i].is_finite() { "an out-of-range" } else { "a non-finite" };
             return Err(Error::Weights(format!(
                 "tensor {name} holds {what} value ({:e}) at index {i} (|w| <= {MAX_WEIGHT_MAGNITUDE:e} is \
