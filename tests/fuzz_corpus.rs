@@ -8,29 +8,17 @@ mod checks;
 mod replay;
 
 const FUZZ_DIR: &str = "fuzz";
-use replay::replay;
 
 #[test]
-fn config() {
-    replay("config", checks::config);
-}
-
-#[test]
-fn manifest() {
-    replay("manifest", checks::manifest);
-}
-
-#[test]
-fn tokenizer_json() {
-    replay("tokenizer_json", checks::tokenizer_json);
-}
-
-#[test]
-fn tokenize() {
-    replay("tokenize", checks::tokenize);
-}
-
-#[test]
-fn weights() {
-    replay("weights", checks::weights);
+fn saved_inputs_pass_their_checks() {
+    let targets: [(&str, replay::Check); 5] = [
+        ("config", checks::config),
+        ("manifest", checks::manifest),
+        ("tokenizer_json", checks::tokenizer_json),
+        ("tokenize", checks::tokenize),
+        ("weights", checks::weights),
+    ];
+    for (target, check) in targets {
+        replay::replay(target, check);
+    }
 }

@@ -18,8 +18,11 @@ pub fn inputs(target: &str) -> Vec<PathBuf> {
     files
 }
 
+/// A fuzz target's check: panics when an invariant breaks.
+pub type Check = fn(&[u8]);
+
 /// Runs `check` on every saved input of `target`, naming the input that fails.
-pub fn replay(target: &str, check: fn(&[u8])) {
+pub fn replay(target: &str, check: Check) {
     for path in inputs(target) {
         let data = std::fs::read(&path).expect("a readable input");
         if std::panic::catch_unwind(|| check(&data)).is_err() {

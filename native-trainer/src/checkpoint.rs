@@ -8,8 +8,9 @@
 //!   arguments and the SHA-256 of the starting weights.
 //!
 //! Shuffling and dropout are seeded from `seed + epoch`, so epochs done and the seed are all the random
-//! state a resumed run needs. A checkpoint is written into a hidden temporary folder and renamed into
-//! place, so a killed run leaves a whole checkpoint or none; only the newest `keep` are kept.
+//! state a resumed run needs. A checkpoint is written into a hidden staging folder and swapped into place
+//! ([`crate::output::replace_dir`]), so a killed run leaves a whole checkpoint or none; only the newest
+//! `keep` are kept.
 
 use std::path::{Path, PathBuf};
 
@@ -145,13 +146,7 @@ pub fn save(
     tokenizer: &[u8],
     keep: usize,
 ) -> Result<PathBuf> {
-    let root = out.join(DIR);
-    let name = format!("epoch-{}", state.completed_epochs);
-    let (partial, done) = (root.join(format!(".{name}.partial")), root.join(&name));
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial)?;
-    }
-    std::fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    let done = out.join(DIR).join(format!("epoch-{}", state.completed_epochs));
     let files: [(&str, Vec<u8>); 5] = [
         (WEIGHTS, model.hf_safetensors()?),
         (OPTIMIZER, optimizer.state_safetensors()?),
@@ -159,19 +154,11 @@ pub fn save(
         ("tokenizer.json", tokenizer.to_vec()),
         (STATE, serde_json::to_vec_pretty(state)?),
     ];
-    // Each file flushed to disk (the state last), then the folder renamed into place: a checkpoint is
-    // whole or absent even after a crash. A failed write (a full disk) removes the partial folder.
-    let written = files.iter().try_for_each(|(file, bytes)| crate::output::write_atomic(&partial.join(file), bytes));
-    if let Err(err) = written {
-        let _ = std::fs::remove_dir_all(&partial);
-        return Err(err);
-    }
-    if done.exists() {
-        // A checkpoint of the same epoch from an earlier try: replaced whole.
-        std::fs::remove_dir_all(&done).with_context(|| format!("removing the old {}", done.display()))?;
-    }
-    std::fs::rename(&partial, &done)
-        .with_context(|| format!("renaming {} to {}", partial.display(), done.display()))?;
+    // Built in a hidden staging folder (each file flushed to disk, the state last) and swapped in whole,
+    // replacing a checkpoint of the same epoch from an earlier try: whole or absent even after a crash.
+    crate::output::replace_dir(&done, |dir| {
+        files.iter().try_for_each(|(file, bytes)| crate::output::write_atomic(&dir.join(file), bytes))
+    })?;
     if keep > 0 {
         let all = list(out)?;
         for (_, stale) in &all[..all.len().saturating_sub(keep)] {

@@ -211,7 +211,7 @@ pub fn security_headers() -> Vec<(&'static str, &'static str)> {
 /// instead of holding connections (and the files being sent) for ever.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// The most a request's head may take to arrive (also while a kept-alive connection waits).
+    /// The most a request's head may take to arrive.
     pub header_read_timeout: Duration,
     /// The most bytes a request's head may have.
     pub max_head_bytes: usize,

@@ -7,19 +7,15 @@ mod checks;
 mod replay;
 
 const FUZZ_DIR: &str = "../fuzz";
-use replay::replay;
 
 #[test]
-fn tweepfake_csv() {
-    replay("tweepfake_csv", checks::tweepfake_csv);
-}
-
-#[test]
-fn cola_tsv() {
-    replay("cola_tsv", checks::cola_tsv);
-}
-
-#[test]
-fn predict_input() {
-    replay("predict_input", checks::predict_input);
+fn saved_inputs_pass_their_checks() {
+    let targets: [(&str, replay::Check); 3] = [
+        ("tweepfake_csv", checks::tweepfake_csv),
+        ("cola_tsv", checks::cola_tsv),
+        ("predict_input", checks::predict_input),
+    ];
+    for (target, check) in targets {
+        replay::replay(target, check);
+    }
 }
