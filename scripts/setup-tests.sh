@@ -7,9 +7,7 @@
 #   - crates.io: geckodriver (drives Firefox)
 #   - PyPI: numpy, safetensors, tokenizers (reference quantizer and token-id parity; never torch)
 #   - npm registry: fast-check, as package-lock.json pins it (the page's property tests; no npm needed)
-#   - the pretrained all-MiniLM-L6-v2 (python3 scripts/fetch-js-deps.py
-
-scripts/fetch-minilm.sh): parity on a real checkpoint
+#   - the pretrained all-MiniLM-L6-v2 (scripts/fetch-minilm.sh): parity on a real checkpoint
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
