@@ -8,7 +8,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 stage() { printf '\n=== %s (%s, +%ss)\n' "$1" "$(date +%T)" "$SECONDS"; }
 
-stage "setup"
+stage "setup (every shell script parsed first: a syntax error fails here, not halfway through)"
+for script in scripts/*.sh .ci/run; do bash -n "$script"; done
 scripts/setup-tests.sh
 
 stage "lints: rustfmt, clippy (native, and both wasm builds) with warnings as errors, node --check over www/"
