@@ -3,16 +3,17 @@
 // the classifier worker (worker.js). Tweet text is only ever written with textContent / text nodes.
 // The worker protocol and the data-testid hooks are documented in docs/web-page.md.
 
-import { LAYOUTS, decodeText, extractTexts, formatSkipReport, parseInputFile, resultsToCsv, splitInputLines } from './csv.js';
+import { LAYOUTS, formatSkipReport, splitInputLines } from './csv.js';
 import { EXAMPLES } from './examples.js';
 import { botLabelOf, humanLabelOf, strongestWords } from './explain.js';
+import { InputFile } from './input-file.js';
 import { clearModelCache, formatBytes, indexChosenFiles, validateManifest } from './model-store.js';
 import { WorkerPool } from './pool.js';
+import { RESULTS_PAGE_SIZE, ResultStore, pageCount, pageRange } from './results.js';
 
 const BATCH_SIZE = 32;
 const FLOW_WINDOW = 8; // batches the worker may run ahead of the rendered rows
 const EXPLAIN_ALL_LIMIT = 25;
-const MAX_INPUT_BYTES = 256 * 1024 * 1024;
 const SUMMARY_TEXT_INTERVAL_MS = 700;
 const params = new URLSearchParams(location.search);
 
@@ -57,6 +58,10 @@ const ui = {
   backendUsed: $('backend-used'),
   downloadCsv: $('download-csv'),
   results: $('results'),
+  pager: $('results-pager'),
+  pagePrev: $('page-prev'),
+  pageNext: $('page-next'),
+  pageStatus: $('page-status'),
 };
 
 const state = {
@@ -69,7 +74,7 @@ const state = {
     loadedBackend: null, // the backend select value of the model now loaded
     source: { kind: 'url', url: serverModelUrl() },
   },
-  input: { kind: 'text', file: null }, // file: {name, parsed, column}
+  input: { kind: 'text', file: null, reading: null }, // file: an InputFile; reading: the name of a file being opened
   run: null,
   nextId: 1,
   explains: new Map(), // explain id -> {row, runId}
@@ -378,7 +383,8 @@ async function onClearCache() {
 // ---------------------------------------------------------------- input
 
 function useTextInput() {
-  state.input = { kind: 'text', file: null };
+  state.input.file?.close();
+  state.input = { kind: 'text', file: null, reading: null };
   ui.fileInput.value = '';
   ui.inputSource.hidden = true;
   ui.textColumn.replaceChildren(new Option('(choose a CSV or TSV file)', ''));
@@ -387,50 +393,72 @@ function useTextInput() {
   ui.fileReport.textContent = '';
 }
 
+/** Opens a chosen tweet file in its own reader worker (input-file.js): the UI thread never parses it. */
 async function onInputFileChosen(file) {
   if (!file) return;
   clearError();
+  useTextInput();
+  const reading = { kind: 'file', file: null, reading: file.name };
+  state.input = reading;
+  ui.inputSourceText.textContent = `Reading the file ${file.name}…`;
+  ui.inputSource.hidden = false;
+  ui.fileReport.textContent = `Reading ${file.name} (${formatBytes(file.size)})…`;
+  let opened;
   try {
-    if (file.size > MAX_INPUT_BYTES) throw new Error(`${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(MAX_INPUT_BYTES)}`);
-    const text = decodeText(await file.arrayBuffer());
-    state.input = { kind: 'file', file: { name: file.name, text } };
-    ui.fileLayout.value = 'auto';
-    applyFileLayout('auto');
-    ui.inputSourceText.textContent = `Classifying the file ${file.name}.`;
-    ui.inputSource.hidden = false;
+    opened = await InputFile.open(file, () => new Worker(new URL('./input-worker.js', import.meta.url), { type: 'module' }));
   } catch (error) {
+    if (state.input !== reading) return; // another file (or the text box) was chosen meanwhile
     useTextInput();
     showError(`Could not read ${file.name}: ${error.message}`);
+    return;
   }
+  if (state.input !== reading) {
+    opened.close();
+    return;
+  }
+  state.input = { kind: 'file', file: opened, reading: null };
+  ui.fileLayout.value = 'auto';
+  showFileColumns();
+  ui.inputSourceText.textContent = `Classifying the file ${file.name}.`;
+  await updateFileReport();
 }
 
-/** (Re)reads the chosen file with a layout (a key of LAYOUTS): the guess, or the user's choice. */
-function applyFileLayout(layout) {
+/** Reads the chosen file again with a layout (a key of LAYOUTS): the guess, or the user's choice. */
+async function applyFileLayout(layout) {
   const file = state.input.file;
-  file.parsed = parseInputFile(file.text, file.name, layout);
-  file.column = file.parsed.defaultColumn;
+  try {
+    await file.setLayout(layout);
+  } catch (error) {
+    if (state.input.file === file) showError(`Could not read ${file.name}: ${error.message}`);
+    return;
+  }
+  if (state.input.file !== file) return;
+  showFileColumns();
+  await updateFileReport();
+}
+
+function showFileColumns() {
+  const { summary, column } = state.input.file;
   const select = ui.textColumn;
-  select.replaceChildren(...file.parsed.columns.map((name, i) => new Option(name, String(i))));
-  select.value = String(file.column);
-  select.disabled = file.parsed.columns.length < 2;
+  select.replaceChildren(...summary.columns.map((name, i) => new Option(name, String(i))));
+  select.value = String(column);
+  select.disabled = summary.columns.length < 2;
   ui.fileLayout.disabled = false;
-  updateFileReport();
 }
 
-function fileTexts() {
-  const { parsed, column } = state.input.file;
-  return { ...extractTexts(parsed, column), parsed };
-}
-
-function updateFileReport() {
-  const { name, parsed, column } = state.input.file;
-  const { texts, emptyTexts } = fileTexts();
-  const what = parsed.kind === 'lines'
-    ? `${name}: ${plural(texts.length, 'tweet', 'tweets')}, one per line.`
-    : `${name}: ${plural(texts.length, 'tweet', 'tweets')} from the column “${parsed.columns[column]}”`
-      + `${parsed.delimiter ? ` (delimiter ${delimiterName(parsed.delimiter)})` : ''}.`;
-  const skipped = formatSkipReport({ errors: parsed.errors, emptyLines: parsed.emptyLines, emptyTexts });
-  ui.fileReport.textContent = [what, parsed.assumed, skipped].filter(Boolean).join(' ');
+/** The file report under the input: how many tweets, from which column, what was assumed and skipped. */
+async function updateFileReport(counts) {
+  const file = state.input.file;
+  if (!file) return;
+  const { count, emptyTexts } = counts ?? await file.describe().catch(() => ({ count: 0, emptyTexts: 0 }));
+  if (state.input.file !== file) return;
+  const { name, summary, column } = file;
+  const what = summary.kind === 'lines'
+    ? `${name}: ${plural(count, 'tweet', 'tweets')}, one per line.`
+    : `${name}: ${plural(count, 'tweet', 'tweets')} from the column “${summary.columns[column]}”`
+      + `${summary.delimiter ? ` (delimiter ${delimiterName(summary.delimiter)})` : ''}.`;
+  const skipped = formatSkipReport({ errors: summary.errors, errorCount: summary.errorCount, emptyLines: summary.emptyLines, emptyTexts });
+  ui.fileReport.textContent = [what, summary.assumed, skipped].filter(Boolean).join(' ');
 }
 
 function delimiterName(d) {
@@ -438,12 +466,25 @@ function delimiterName(d) {
 }
 
 /** The tweets to classify, or null (with an error shown) when there are none. */
-function collectInput() {
+async function collectInput() {
   if (state.input.kind === 'file') {
-    const { texts } = fileTexts();
-    updateFileReport();
+    const file = state.input.file;
+    if (!file) {
+      showError(`${state.input.reading} is still being read; classify again in a moment.`);
+      return null;
+    }
+    let texts;
+    let emptyTexts;
+    try {
+      ({ texts, emptyTexts } = await file.texts());
+    } catch (error) {
+      showError(`Could not read ${file.name}: ${error.message}`);
+      return null;
+    }
+    if (state.input.file !== file) return null;
+    await updateFileReport({ count: texts.length, emptyTexts });
     if (texts.length === 0) {
-      showError(`${state.input.file.name} holds no tweets to classify in the chosen column.`);
+      showError(`${file.name} holds no tweets to classify in the chosen column.`);
       return null;
     }
     return texts;
@@ -485,18 +526,37 @@ function loadAllExamples() {
 
 // ---------------------------------------------------------------- classification run
 
-function startRun() {
+async function startRun() {
   if (state.appState !== 'ready' || state.run?.active) return;
   clearError();
-  const texts = collectInput();
-  if (!texts) return;
+  // Busy (and the summary `preparing`) from the click on: a file's texts come from its reader worker, and
+  // until they do, neither a second click nor anyone watching the summary may take the last run's
+  // `done` for this one's.
+  const shownState = ui.summary.dataset.state;
+  ui.summary.dataset.state = 'preparing';
+  setAppState('busy');
+  ui.cancel.disabled = true; // nothing to cancel until the run starts
+  let texts = null;
+  try {
+    texts = await collectInput();
+  } finally {
+    if (!texts || state.appState !== 'busy') {
+      if (shownState === undefined) delete ui.summary.dataset.state;
+      else ui.summary.dataset.state = shownState;
+      if (state.appState === 'busy') setAppState('ready');
+    }
+  }
+  if (!texts || state.appState !== 'busy') return;
   cancelPendingExplanations();
   const { info } = state.model;
   const id = state.nextId++;
   state.run = {
     id,
     texts,
-    items: [],
+    results: new ResultStore(texts, info.labels),
+    batches: [], // batch index -> {ms, size}: the time shown on each row
+    rowBatch: new Uint32Array(texts.length),
+    page: 0,
     labels: info.labels,
     botLabel: botLabelOf(info.labels),
     humanLabel: humanLabelOf(info.labels),
@@ -513,6 +573,7 @@ function startRun() {
     explainAll: ui.explainAll.checked && texts.length <= EXPLAIN_ALL_LIMIT,
   };
   ui.results.replaceChildren();
+  updatePager();
   ui.downloadCsv.disabled = true;
   ui.cancel.textContent = 'Cancel';
   setProgress(`Classified 0 of ${fmtInt(texts.length)}`, 0, texts.length);
@@ -532,21 +593,24 @@ function onResult({ id, start, batchIndex, results, ms }) {
   const run = state.run;
   if (!run || id !== run.id) return;
   const first = start ?? batchIndex * BATCH_SIZE;
+  run.batches[batchIndex] = { ms, size: results.length };
+  const { start: pageStart, end: pageEnd } = pageRange(run.page, run.texts.length);
   const fragment = document.createDocumentFragment();
-  const perTweet = ms / results.length;
   results.forEach((result, i) => {
     const index = first + i;
-    const item = { ...result, text: run.texts[index] };
-    run.items[index] = item;
+    run.results.set(index, result);
+    run.rowBatch[index] = batchIndex;
     run.count++;
     run.scoreSum += result.score;
     if (result.label === run.botLabel) run.bots++;
     else if (result.label === run.humanLabel) run.humans++;
-    const row = renderRow(item, index, { perTweet, ms, size: results.length, batchIndex });
+    if (index < pageStart || index >= pageEnd) return; // stored; shown when its page is
+    const row = renderRow(run.results.get(index), index);
     fragment.append(row);
     if (run.explainAll) requestExplanation(row);
   });
   ui.results.append(fragment);
+  updatePager();
   post({ type: 'ack', id, batchIndex });
   run.elapsedMs = performance.now() - run.started;
   updateSummary(false);
@@ -614,8 +678,36 @@ function updateSummary(force) {
   ui.summaryLine.textContent = line;
 }
 
-function renderRow(item, index, timing) {
+/** Shows page `page` of the run's results (only one page of rows is ever in the DOM). */
+function showPage(page) {
   const run = state.run;
+  if (!run) return;
+  cancelPendingExplanations();
+  const { page: shown, start, end } = pageRange(page, run.texts.length);
+  run.page = shown;
+  const fragment = document.createDocumentFragment();
+  for (let index = start; index < end && run.results.has(index); index++) fragment.append(renderRow(run.results.get(index), index));
+  ui.results.replaceChildren(fragment);
+  updatePager();
+}
+
+function updatePager() {
+  const run = state.run;
+  const total = run?.texts.length ?? 0;
+  const pages = pageCount(total);
+  ui.pager.hidden = pages < 2;
+  if (pages < 2) return;
+  const { page, start, end } = pageRange(run.page, total);
+  ui.pageStatus.textContent = `Tweets ${fmtInt(start + 1)}–${fmtInt(end)} of ${fmtInt(total)} (page ${fmtInt(page + 1)} of `
+    + `${fmtInt(pages)}, ${RESULTS_PAGE_SIZE} per page); the CSV download holds every classified tweet.`;
+  ui.pagePrev.disabled = page === 0;
+  ui.pageNext.disabled = page === pages - 1;
+  ui.pager.dataset.page = String(page);
+}
+
+function renderRow(item, index) {
+  const run = state.run;
+  const timing = run.batches[run.rowBatch[index]];
   const isBot = item.label === run.botLabel;
   const row = document.createElement('li');
   row.className = isBot ? 'row is-bot' : 'row';
@@ -673,8 +765,9 @@ function renderRow(item, index, timing) {
 
   const time = document.createElement('span');
   time.className = 'row-time';
-  time.textContent = `${timing.perTweet < 10 ? timing.perTweet.toFixed(1) : Math.round(timing.perTweet)} ms`;
-  time.title = `Batch ${timing.batchIndex + 1}: ${plural(timing.size, 'tweet', 'tweets')} in ${fmtMs(timing.ms)}`;
+  const perTweet = timing.ms / timing.size;
+  time.textContent = `${perTweet < 10 ? perTweet.toFixed(1) : Math.round(perTweet)} ms`;
+  time.title = `Batch ${run.rowBatch[index] + 1}: ${plural(timing.size, 'tweet', 'tweets')} in ${fmtMs(timing.ms)}`;
 
   const explain = document.createElement('button');
   explain.type = 'button';
@@ -691,9 +784,7 @@ function renderRow(item, index, timing) {
 function downloadCsv() {
   const run = state.run;
   if (!run) return;
-  const items = run.items.filter(Boolean);
-  const csv = resultsToCsv(items, run.labels);
-  const url = URL.createObjectURL(new Blob([csv], { type: 'text/csv;charset=utf-8' }));
+  const url = URL.createObjectURL(new Blob(run.results.csvChunks(), { type: 'text/csv;charset=utf-8' }));
   const link = document.createElement('a');
   link.href = url;
   link.download = `tweetguard-results-${new Date().toISOString().slice(0, 19).replaceAll(':', '-')}.csv`;
@@ -721,7 +812,7 @@ function requestExplanation(row) {
   state.explains.set(id, { row, runId: run.id });
   button.disabled = true;
   setExplainText(button, 'Explaining…');
-  post({ type: 'explain', id, text: run.items[index].text });
+  post({ type: 'explain', id, text: run.texts[index] });
 }
 
 function cancelPendingExplanations() {
@@ -845,10 +936,10 @@ function bindEvents() {
   ui.fileInput.addEventListener('change', () => onInputFileChosen(ui.fileInput.files[0]));
   ui.fileLayout.replaceChildren(...Object.entries(LAYOUTS).map(([key, label]) => new Option(label, key)));
   ui.fileLayout.addEventListener('change', () => {
-    if (state.input.kind === 'file') applyFileLayout(ui.fileLayout.value);
+    if (state.input.file) applyFileLayout(ui.fileLayout.value);
   });
   ui.textColumn.addEventListener('change', () => {
-    if (state.input.kind !== 'file') return;
+    if (!state.input.file) return;
     state.input.file.column = Number(ui.textColumn.value);
     updateFileReport();
   });
@@ -888,6 +979,8 @@ function bindEvents() {
   ui.clearCache.addEventListener('click', onClearCache);
   ui.downloadCsv.addEventListener('click', downloadCsv);
   ui.results.addEventListener('click', onResultsClick);
+  ui.pagePrev.addEventListener('click', () => showPage(state.run.page - 1));
+  ui.pageNext.addEventListener('click', () => showPage(state.run.page + 1));
 }
 
 function registerServiceWorker() {

@@ -395,21 +395,24 @@ export function splitInputLines(text) {
   return { texts: rows.map((r) => r.cells[0]), lines: rows.map((r) => r.line), emptyLines };
 }
 
+const fmtCount = (n) => n.toLocaleString('en-US');
+
 function plural(n, one, many) {
-  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+  return `${fmtCount(n)} ${n === 1 ? one : many}`;
 }
 
 /**
  * Human-readable report of what was skipped, e.g.
  * "2 bad rows skipped: line 4 (3 fields, expected 4), line 9 (unterminated quote). 1 empty line skipped."
- * Empty string when nothing was skipped. At most `maxListed` bad rows are listed.
+ * Empty string when nothing was skipped. At most `maxListed` bad rows are listed; `errorCount` is the
+ * number of bad rows when `errors` holds only the first of them (default: all are there).
  */
-export function formatSkipReport({ errors = [], emptyLines = 0, emptyTexts = 0 }, maxListed = 10) {
+export function formatSkipReport({ errors = [], errorCount = errors.length, emptyLines = 0, emptyTexts = 0 }, maxListed = 10) {
   const parts = [];
-  if (errors.length > 0) {
+  if (errorCount > 0) {
     const listed = errors.slice(0, maxListed).map((e) => `line ${e.line} (${e.message})`);
-    const more = errors.length > maxListed ? ` and ${errors.length - maxListed} more` : '';
-    parts.push(`${plural(errors.length, 'bad row', 'bad rows')} skipped: ${listed.join(', ')}${more}.`);
+    const more = errorCount > listed.length ? ` and ${fmtCount(errorCount - listed.length)} more` : '';
+    parts.push(`${plural(errorCount, 'bad row', 'bad rows')} skipped: ${listed.join(', ')}${more}.`);
   }
   if (emptyLines > 0) parts.push(`${plural(emptyLines, 'empty line', 'empty lines')} skipped.`);
   if (emptyTexts > 0) parts.push(`${plural(emptyTexts, 'row with empty text', 'rows with empty text')} skipped.`);

@@ -4,7 +4,8 @@
 //! `native-trainer predict` on the same model. They also check that markup in tweets stays inert text,
 //! that nothing is requested outside the page's origin, that the CSV export neutralises formulas, that
 //! Cancel stops a 10,000-tweet run and keeps the model, that a dropped CSV reports its bad rows by line,
-//! and that a tampered model file is refused with a clear message. Screenshots go to `target/e2e/`.
+//! that a 100,000-line file is counted, paged (one page of rows in the DOM) and exported whole, and that
+//! a tampered model file is refused with a clear message. Screenshots go to `target/e2e/`.
 //!
 //! Needs `www/pkg` (scripts/build-wasm.sh; scripts/test.sh builds it in the test profile), chromium and
 //! chromedriver. Outside CI a missing piece skips the test with a message; with `CI=true` it fails.
@@ -363,8 +364,8 @@ fn page_classifies_like_the_cli_and_stays_safe() {
         wait_for(&client, "document.querySelectorAll('[data-testid=\"result-row\"]').length > 0", Duration::from_secs(60)).await;
         testid(&client, "cancel-button").await.click().await.unwrap();
         wait_for(&client, "document.querySelector('[data-testid=\"summary\"]').dataset.state === 'cancelled'", Duration::from_secs(30)).await;
-        let done = client.execute("return document.querySelectorAll('[data-testid=\"result-row\"]').length;", vec![]).await.unwrap();
-        assert!(done.as_u64().unwrap() < 10_000, "cancel did not stop the run ({done} rows)");
+        let done = classified_count(&client).await;
+        assert!(done < 10_000, "cancel did not stop the run ({done} tweets classified)");
         paste(&client, "one more tweet\nand another").await;
         assert_eq!(classify_and_wait(&client).await.len(), 2, "the model stays usable after cancel");
 
@@ -382,10 +383,78 @@ fn page_classifies_like_the_cli_and_stays_safe() {
         let texts: Vec<&str> = rows.iter().map(|r| r["text"].as_str().unwrap()).collect();
         assert_eq!(texts, ["hello; world", "a \"quoted\" word"]);
 
+        // A big file is parsed off the UI thread and only one page of rows is ever in the DOM, while the
+        // summary counts every tweet and the CSV download holds every classified one.
+        big_file_is_paged(&client, tmp.path(), &downloads).await;
+
         client.set_window_size(375, 900).await.unwrap();
         screenshot(&client, "page-phone.png").await;
         client.close().await.unwrap();
     });
+}
+
+/// How many tweets the current run has classified, as the summary counts them (not the rows in the DOM).
+const CLASSIFIED_COUNT: &str = "Number(document.querySelector('[data-testid=\"summary\"]').dataset.count)";
+
+async fn classified_count(client: &Client) -> u64 {
+    client.execute(&format!("return {CLASSIFIED_COUNT};"), vec![]).await.unwrap().as_u64().unwrap()
+}
+
+async fn big_file_is_paged(client: &Client, dir: &Path, downloads: &Path) {
+    const ROWS: usize = 100_000;
+    const PAGE: u64 = 200; // www/results.js RESULTS_PAGE_SIZE
+    let file = dir.join("big.txt");
+    let lines: Vec<String> = (0..ROWS).map(|i| format!("tweet {i} of a big file, about rain and the match")).collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    testid(client, "file-input").await.send_keys(&file.display().to_string()).await.unwrap();
+    let report = wait_for(
+        client,
+        "document.querySelector('[data-testid=\"file-report\"]').textContent.match(/^big\\.txt: ([0-9,]+) tweets/)?.[1]",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(report, json!("100,000"), "the file report counts every line");
+
+    testid(client, "classify-button").await.click().await.unwrap();
+    wait_for(client, &format!("{CLASSIFIED_COUNT} > {}", 2 * PAGE), Duration::from_secs(120)).await;
+    let rows = client.execute(READ_ROWS, vec![]).await.unwrap();
+    let indices: Vec<u64> = rows.as_array().unwrap().iter().map(|r| r["index"].as_u64().unwrap()).collect();
+    assert_eq!(indices, (0..PAGE).collect::<Vec<_>>(), "page 1 shows exactly the first {PAGE} tweets");
+
+    testid(client, "page-next").await.click().await.unwrap();
+    let rows = client.execute(READ_ROWS, vec![]).await.unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len() as u64, PAGE, "page 2 holds one page of rows");
+    assert_eq!(rows[0]["index"], json!(PAGE));
+    assert_eq!(rows[0]["text"], json!(lines[PAGE as usize]));
+    let status = testid(client, "page-status").await.text().await.unwrap();
+    assert!(status.starts_with("Tweets 201–400 of 100,000"), "{status}");
+
+    // Cancel (a fast machine may have finished all of them already: then the CSV holds them all).
+    testid(client, "cancel-button").await.click().await.unwrap();
+    wait_for(
+        client,
+        "['cancelled', 'done'].includes(document.querySelector('[data-testid=\"summary\"]').dataset.state)",
+        Duration::from_secs(30),
+    )
+    .await;
+    let classified = classified_count(client).await;
+    assert!(classified > 2 * PAGE && classified <= ROWS as u64, "{classified} tweets classified before cancel");
+    let dom_rows = client
+        .execute("return document.querySelectorAll('[data-testid=\"result-row\"]').length;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(dom_rows, json!(PAGE), "rows beyond the page shown never enter the DOM");
+
+    for old in std::fs::read_dir(downloads).unwrap() {
+        std::fs::remove_file(old.unwrap().path()).unwrap();
+    }
+    testid(client, "download-csv").await.click().await.unwrap();
+    let csv = wait_for_download(downloads).await;
+    let records: Vec<csv::StringRecord> =
+        csv::ReaderBuilder::new().from_reader(csv.as_bytes()).records().map(|r| r.unwrap()).collect();
+    assert_eq!(records.len() as u64, classified, "the CSV holds every classified tweet, not just the page shown");
+    assert_eq!(&records[records.len() - 1][0], lines[classified as usize - 1]);
 }
 
 async fn wait_for_download(dir: &Path) -> String {
