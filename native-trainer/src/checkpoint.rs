@@ -10,7 +10,9 @@
 //! Shuffling and dropout are seeded from `seed + epoch`, so epochs done and the seed are all the random
 //! state a resumed run needs. A checkpoint is written into a hidden staging folder and swapped into place
 //! ([`crate::output::replace_dir`]), so a killed run leaves a whole checkpoint or none; only the newest
-//! `keep` are kept.
+//! `keep` are kept. `trainer_state.json` records the SHA-256 of the weights and optimizer files, so a
+//! checkpoint damaged later (a truncated copy, a bad disk) is recognised: `--resume` without a folder then
+//! says why and falls back to the next older whole checkpoint.
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +60,10 @@ pub struct TrainerState {
     pub base_model_sha256: String,
     pub training_args: serde_json::Value,
     pub history: TrainingHistory,
+    /// SHA-256 of the checkpoint's weight and optimizer files (written by [`save`]; absent in checkpoints
+    /// of earlier builds, which are then checked only for a readable safetensors header).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub files_sha256: std::collections::BTreeMap<String, String>,
 }
 
 /// SHA-256 of a weights file, as hex.
@@ -132,7 +138,40 @@ impl Checkpoint {
                 state.format_version
             );
         }
-        Ok(Self { state, weights: read(WEIGHTS)?, optimizer: read(OPTIMIZER)? })
+        let (weights, optimizer) = (read(WEIGHTS)?, read(OPTIMIZER)?);
+        for (name, bytes) in [(WEIGHTS, &weights), (OPTIMIZER, &optimizer)] {
+            let path = dir.join(name);
+            match state.files_sha256.get(name) {
+                Some(expected) if *expected != fingerprint(bytes) => bail!(
+                    "{} is damaged: its SHA-256 is {}, the checkpoint recorded {}",
+                    path.display(),
+                    short(&fingerprint(bytes)),
+                    short(expected)
+                ),
+                _ => safetensors::SafeTensors::deserialize(bytes)
+                    .map(drop)
+                    .with_context(|| format!("{} is damaged (not a whole safetensors file)", path.display()))?,
+            }
+        }
+        Ok(Self { state, weights, optimizer })
+    }
+
+    /// The checkpoint `--resume` means: `explicit` when it is a checkpoint folder (read as it is: a damaged
+    /// one is an error), else the newest whole checkpoint under `explicit` or `out`. A newer checkpoint
+    /// that cannot be read is skipped with a warning saying why, and the next older one is tried.
+    pub fn open_for_resume(out: &Path, explicit: Option<&Path>) -> Result<(PathBuf, Self)> {
+        let mut skipped = Vec::new();
+        for dir in candidates(out, explicit)? {
+            match Self::read(&dir) {
+                Ok(checkpoint) => return Ok((dir, checkpoint)),
+                Err(err) if explicit == Some(dir.as_path()) => return Err(err),
+                Err(err) => {
+                    tracing::warn!("skipping checkpoint {}: {err:#}; trying an older one", dir.display());
+                    skipped.push(format!("{err:#}"));
+                }
+            }
+        }
+        bail!("nothing to resume: every checkpoint is damaged ({})", skipped.join("; "))
     }
 }
 
@@ -147,12 +186,18 @@ pub fn save(
     keep: usize,
 ) -> Result<PathBuf> {
     let done = out.join(DIR).join(format!("epoch-{}", state.completed_epochs));
+    let (weights, moments) = (model.hf_safetensors()?, optimizer.state_safetensors()?);
+    let mut state = state.clone();
+    state.files_sha256 = [(WEIGHTS, &weights), (OPTIMIZER, &moments)]
+        .into_iter()
+        .map(|(name, bytes)| (name.to_string(), fingerprint(bytes)))
+        .collect();
     let files: [(&str, Vec<u8>); 5] = [
-        (WEIGHTS, model.hf_safetensors()?),
-        (OPTIMIZER, optimizer.state_safetensors()?),
+        (WEIGHTS, weights),
+        (OPTIMIZER, moments),
         ("config.json", model.config.to_json().into_bytes()),
         ("tokenizer.json", tokenizer.to_vec()),
-        (STATE, serde_json::to_vec_pretty(state)?),
+        (STATE, serde_json::to_vec_pretty(&state)?),
     ];
     // Built in a hidden staging folder (each file flushed to disk, the state last) and swapped in whole,
     // replacing a checkpoint of the same epoch from an earlier try: whole or absent even after a crash.
@@ -199,20 +244,21 @@ pub fn list(out: &Path) -> Result<Vec<(usize, PathBuf)>> {
     Ok(found)
 }
 
-/// The checkpoint `--resume` means: `explicit` when given (a checkpoint folder, or an output folder whose
-/// newest checkpoint is taken), else the newest checkpoint under `out`.
-pub fn locate(out: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
+/// The checkpoints `--resume` may take, in the order to try them: `explicit` alone when it is a checkpoint
+/// folder, else those of `explicit` (an output folder) or `out`, newest first.
+fn candidates(out: &Path, explicit: Option<&Path>) -> Result<Vec<PathBuf>> {
     if let Some(dir) = explicit.filter(|d| d.join(STATE).is_file()) {
-        return Ok(dir.to_path_buf());
+        return Ok(vec![dir.to_path_buf()]);
     }
     let search = explicit.unwrap_or(out);
-    match list(search)?.pop() {
-        Some((_, dir)) => Ok(dir),
-        None => bail!(
+    let newest_first: Vec<PathBuf> = list(search)?.into_iter().rev().map(|(_, dir)| dir).collect();
+    if newest_first.is_empty() {
+        bail!(
             "nothing to resume: {} is not a checkpoint folder and has no {DIR}/epoch-N/ with {STATE}",
             search.display()
-        ),
+        );
     }
+    Ok(newest_first)
 }
 
 #[cfg(test)]
@@ -228,6 +274,7 @@ mod tests {
             base_model_sha256: "ab".repeat(32),
             training_args: args,
             history: TrainingHistory::default(),
+            files_sha256: Default::default(),
         }
     }
 
@@ -261,11 +308,12 @@ mod tests {
         }
         let epochs: Vec<usize> = list(&out).unwrap().into_iter().map(|(e, _)| e).collect();
         assert_eq!(epochs, [2, 9, 10], "numeric order; partial and incomplete folders skipped");
-        assert_eq!(locate(&out, None).unwrap(), out.join(DIR).join("epoch-10"));
-        assert_eq!(locate(&out, Some(&out)).unwrap(), out.join(DIR).join("epoch-10"));
+        let newest_first = [10, 9, 2].map(|e| out.join(DIR).join(format!("epoch-{e}")));
+        assert_eq!(candidates(&out, None).unwrap(), newest_first);
+        assert_eq!(candidates(&out, Some(&out)).unwrap(), newest_first);
         let explicit = out.join(DIR).join("epoch-2");
-        assert_eq!(locate(Path::new("elsewhere"), Some(&explicit)).unwrap(), explicit);
-        let err = locate(&out.join("none"), None).unwrap_err().to_string();
+        assert_eq!(candidates(Path::new("elsewhere"), Some(&explicit)).unwrap(), [explicit]);
+        let err = candidates(&out.join("none"), None).unwrap_err().to_string();
         assert!(err.contains("nothing to resume"), "{err}");
         let _ = std::fs::remove_dir_all(&out);
     }

@@ -230,8 +230,7 @@ fn start(
         let optimizer = optimizer(&model, args.weight_decay, args.ema_decay)?;
         return Ok(Start { model, optimizer, completed_epochs: 0, history: TrainingHistory::default() });
     };
-    let dir = checkpoint::locate(&args.output_dir, resume.as_deref())?;
-    let saved = Checkpoint::read(&dir)?;
+    let (dir, saved) = Checkpoint::open_for_resume(&args.output_dir, resume.as_deref())?;
     saved
         .state
         .ensure_resumable(base_sha256, &serde_json::to_value(args)?)
@@ -377,6 +376,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             base_model_sha256: base_sha256.clone(),
             training_args: serde_json::to_value(&args)?,
             history: history.clone(),
+            files_sha256: Default::default(), // filled in by checkpoint::save
         };
         // A checkpoint that cannot be written (a full disk) costs only the chance to resume from this
         // epoch: training goes on, the epoch is not lost.
@@ -539,6 +539,42 @@ mod tests {
         }
         let losses = |out: &std::path::Path| std::fs::read_to_string(out.join("training_loss.tsv")).unwrap();
         assert_eq!(losses(&straight), losses(&resumed), "the resumed run continues the loss curve");
+
+        // A newest checkpoint damaged after it was written (here: truncated) is skipped with its reason, and
+        // `--resume` continues from the older whole one, to the same weights.
+        let torn = tmp.join("torn");
+        for epoch in ["epoch-1", "epoch-2"] {
+            let (from, to) = (straight.join("checkpoints").join(epoch), torn.join("checkpoints").join(epoch));
+            std::fs::create_dir_all(&to).unwrap();
+            for file in std::fs::read_dir(&from).unwrap() {
+                let file = file.unwrap().path();
+                std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
+            }
+        }
+        let damaged = torn.join("checkpoints/epoch-2/model.safetensors");
+        let bytes = std::fs::read(&damaged).unwrap();
+        std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+        let err = Checkpoint::read(&torn.join("checkpoints/epoch-2")).err().expect("a truncated checkpoint is refused");
+        assert!(format!("{err:#}").contains("model.safetensors is damaged: its SHA-256"), "{err:#}");
+        run_with(&["--output-dir", &path(&torn), "--resume"]).unwrap();
+        let repaired = f32_weights(&torn);
+        for (name, values) in &a {
+            let max_diff = values.iter().zip(&repaired[name]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            assert!(max_diff <= 1e-5, "{name} differs by {max_diff} after resuming past a damaged checkpoint");
+        }
+        // Asked for by name, a damaged checkpoint is an error; with every one damaged, so is `--resume`.
+        std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+        let err = run_with(&["--output-dir", &path(&refused), "--resume", &path(&torn.join("checkpoints/epoch-2"))])
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("is damaged"), "{err:#}");
+        let optimizer_1 = torn.join("checkpoints/epoch-1/optimizer.safetensors");
+        std::fs::write(&optimizer_1, b"not safetensors").unwrap();
+        let err = run_with(&["--output-dir", &path(&torn), "--resume"]).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("every checkpoint is damaged") && message.contains("optimizer.safetensors"),
+            "{message}"
+        );
 
         // With a weight average: it is checkpointed with the moments, a resumed run exports the average an
         // uninterrupted one does, and that average is not the last weights.
