@@ -9,10 +9,9 @@ import { botLabelOf, humanLabelOf, strongestWords } from './explain.js';
 import { InputFile } from './input-file.js';
 import { clearModelCache, formatBytes, indexChosenFiles, validateManifest } from './model-store.js';
 import { WorkerPool } from './pool.js';
+import { CLASSIFY_BATCH, FLOW_WINDOW } from './protocol.js';
 import { RESULTS_PAGE_SIZE, ResultStore, pageCount, pageRange } from './results.js';
 
-const BATCH_SIZE = 32;
-const FLOW_WINDOW = 8; // batches the worker may run ahead of the rendered rows
 const EXPLAIN_ALL_LIMIT = 25;
 const SUMMARY_TEXT_INTERVAL_MS = 700;
 const params = new URLSearchParams(location.search);
@@ -579,7 +578,7 @@ async function startRun() {
   setProgress(`Classified 0 of ${fmtInt(texts.length)}`, 0, texts.length);
   updateSummary(true);
   setAppState('busy');
-  post({ type: 'classify', id, texts, batchSize: BATCH_SIZE, window: FLOW_WINDOW });
+  post({ type: 'classify', id, texts, batchSize: CLASSIFY_BATCH, window: FLOW_WINDOW });
 }
 
 function cancelRun() {
@@ -592,7 +591,7 @@ function cancelRun() {
 function onResult({ id, start, batchIndex, results, ms }) {
   const run = state.run;
   if (!run || id !== run.id) return;
-  const first = start ?? batchIndex * BATCH_SIZE;
+  const first = start ?? batchIndex * CLASSIFY_BATCH;
   run.batches[batchIndex] = { ms, size: results.length };
   const { start: pageStart, end: pageEnd } = pageRange(run.page, run.texts.length);
   const fragment = document.createDocumentFragment();

@@ -6,6 +6,8 @@
 // tweet waits at most for one chunk of a bulk job (so do `profile` requests). On WebGPU the pool keeps one worker: the GPU is shared.
 // No DOM: testable in Node with fake workers.
 
+import { classifyBatchSize } from './protocol.js';
+
 /** Most workers, whatever the core count: each holds a model and its buffers (~50 MB). */
 export const MAX_WORKERS = 4;
 
@@ -115,7 +117,7 @@ export class WorkerPool {
     if (!Array.isArray(texts)) {
       return this.emit({ type: 'error', op: 'classify', id, message: 'classify: "texts" must be an array of strings' });
     }
-    const size = Math.max(1, Math.floor(Number(batchSize)) || 32);
+    const size = classifyBatchSize(batchSize);
     const chunks = [];
     for (let start = 0; start < texts.length; start += size) chunks.push({ index: chunks.length, start, texts: texts.slice(start, start + size) });
     const job = {

@@ -1,14 +1,13 @@
 // worker.js: the classifier's module worker. Loads a model once (files via model-store.js, inference via
 // the wasm package), classifies in batches and yields to its event loop between batches so that `cancel`
 // is seen, and explains single tweets by word occlusion. Jobs run one at a time, in arrival order;
-// `cancel` acts at once. The message protocol is documented in docs/web-page.md.
+// `cancel` acts at once. The message protocol is documented in docs/web-page.md and typed in protocol.js.
 
 import { loadModelFromFiles, loadModelFromUrl } from './model-store.js';
 import { loadWasmPackage } from './wasm-build.js';
 import { MAX_EXPLAIN_WORDS, botLabelOf, contextWords, occlusionDeltas, occlusionTexts } from './explain.js';
+import { classifyBatchSize } from './protocol.js';
 
-const DEFAULT_BATCH = 32;
-const MAX_BATCH = 512;
 const BACKENDS = ['auto', 'webgpu', 'cpu'];
 
 let classifier = null;
@@ -156,7 +155,7 @@ async function load(message) {
 async function classify({ id, texts, batchSize, window = 0 }) {
   const active = requireModel();
   if (!Array.isArray(texts)) throw new Error('classify: "texts" must be an array of strings');
-  const size = Math.min(MAX_BATCH, Math.max(1, Math.floor(Number(batchSize)) || DEFAULT_BATCH));
+  const size = classifyBatchSize(batchSize);
   const total = texts.length;
   const started = performance.now();
   let backend = model.info.backend;

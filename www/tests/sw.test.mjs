@@ -106,3 +106,25 @@ test('paths outside the shell and the model folder are never answered', async ()
   assert.equal(await sw.get('model/model.int8.safetensors'), undefined);
   assert.equal(await sw.get('other-app/index.js'), undefined);
 });
+
+test('the shell precaches every module the page, its workers and the bench page load', () => {
+  const shell = new Set([...SOURCE.match(/const SHELL_FILES = \[([^\]]*)\]/)[1].matchAll(/'([^']+)'/g)].map((m) => m[1]));
+  const www = new URL('../', import.meta.url);
+  const seen = new Set();
+  const visit = (file) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(new URL(file, www), 'utf8');
+    const references = [
+      ...text.matchAll(/^\s*import\s[^'"]*['"]\.\/([^'"]+\.js)['"]/gm), // static imports
+      ...text.matchAll(/new URL\(\s*['"]\.\/([^'"]+\.js)['"]/g), // workers
+      ...text.matchAll(/<script[^>]+src="([^"]+\.js)"/g), // pages
+    ].map((m) => m[1]).filter((f) => !f.startsWith('pkg/'));
+    references.forEach(visit);
+  };
+  ['index.html', 'bench.html'].forEach(visit);
+  assert.ok(seen.has('input-worker.js') && seen.has('worker.js') && seen.has('protocol.js'), [...seen].join(', '));
+  // sw.js is the service worker itself: the browser fetches and updates it, never from the cache.
+  const missing = [...seen].filter((f) => f !== 'sw.js' && !shell.has(f));
+  assert.deepEqual(missing, [], 'loaded by the page but not precached: offline, these would fail');
+});
