@@ -81,9 +81,11 @@ impl BertTokenizer {
         if max_length < 2 {
             return Err(Error::Tokenizer(format!("max_length {max_length} leaves no room for [CLS] and [SEP]")));
         }
-        // Syntax first: tokenizers 0.22 panics (`expect("Helper")` in its decoder's Deserialize) on a
-        // syntax error inside `decoder`, which in wasm is a trap. Found by fuzzing.
-        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        // The whole document first, every string decoded: tokenizers 0.22 panics (`expect("Helper")` in
+        // its decoder's Deserialize) on any JSON error inside `decoder`, which in wasm is a trap. Found by
+        // fuzzing: a syntax error, then invalid UTF-8 inside a string, which a pass with `IgnoredAny`
+        // skips unchecked. A `Value` checks both (a few ms for a 30k-token vocabulary).
+        serde_json::from_slice::<serde_json::Value>(bytes)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
         let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer(e.to_string()))?;
         let pad_id = tokenizer.get_padding().map(|p| p.pad_id).or_else(|| tokenizer.token_to_id("[PAD]")).unwrap_or(0);
