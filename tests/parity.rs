@@ -108,16 +108,6 @@ pub fn assert_same_tensors(a: &[u8], b: &[u8]) {
     }
 }
 
-/// all-MiniLM-L6-v2 (bare `BertModel` names) plus the committed fixed random head.
-fn minilm_with_head(dir: &std::path::Path) -> Vec<u8> {
-    let base = read(dir.join("model.safetensors"));
-    let head = read(fixture("minilm_head.safetensors"));
-    let (base, head) =
-        (safetensors::SafeTensors::deserialize(&base).unwrap(), safetensors::SafeTensors::deserialize(&head).unwrap());
-    let tensors: Vec<_> = base.tensors().into_iter().chain(head.tensors()).collect();
-    safetensors::serialize(tensors, None).unwrap()
-}
-
 fn minilm_config(dir: &std::path::Path) -> Vec<u8> {
     let mut config = tweetguard::BertConfig::from_json(&read(dir.join("config.json"))).unwrap();
     config.set_labels(&["human", "bot"]);

@@ -309,17 +309,30 @@ impl BertClassifier {
         attention_mask: &Tensor,
         mode: Mode,
     ) -> candle_core::Result<Tensor> {
+        let xs = self.encode(input_ids, type_ids, attention_mask, mode)?;
+        // Contiguous: CUDA matmul refuses the strided view of the [CLS] rows (the CPU accepts it).
+        let cls = xs.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
+        let pooled = self.pooler.forward(&cls)?.tanh()?;
+        let pooled = mode.dropout(&pooled, self.classifier_dropout)?;
+        self.classifier.forward(&pooled)
+    }
+
+    /// The encoder's last hidden states `[batch, seq, hidden]` (HF `BertModel`'s `last_hidden_state`) for
+    /// the same inputs as [`Self::forward`].
+    pub fn encode(
+        &self,
+        input_ids: &Tensor,
+        type_ids: &Tensor,
+        attention_mask: &Tensor,
+        mode: Mode,
+    ) -> candle_core::Result<Tensor> {
         let mut xs = self.embeddings.forward(input_ids, type_ids, mode)?;
         let mask = Mask { additive: additive_mask(attention_mask, xs.dtype())?, tokens: attention_mask.clone() };
         for layer in &self.layers {
             xs = layer.attention.forward(&xs, &mask, mode)?;
             xs = layer.feed_forward.forward(&xs, mode)?;
         }
-        // Contiguous: CUDA matmul refuses the strided view of the [CLS] rows (the CPU accepts it).
-        let cls = xs.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
-        let pooled = self.pooler.forward(&cls)?.tanh()?;
-        let pooled = mode.dropout(&pooled, self.classifier_dropout)?;
-        self.classifier.forward(&pooled)
+        Ok(xs)
     }
 }
 

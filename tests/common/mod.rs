@@ -77,6 +77,16 @@ pub fn minilm_dir() -> Option<PathBuf> {
     dir.join("model.safetensors").is_file().then_some(dir)
 }
 
+/// all-MiniLM-L6-v2 (bare `BertModel` names) plus the committed fixed random head.
+pub fn minilm_with_head(dir: &Path) -> Vec<u8> {
+    let base = read(dir.join("model.safetensors"));
+    let head = read(fixture("minilm_head.safetensors"));
+    let (base, head) =
+        (safetensors::SafeTensors::deserialize(&base).unwrap(), safetensors::SafeTensors::deserialize(&head).unwrap());
+    let tensors: Vec<_> = base.tensors().into_iter().chain(head.tensors()).collect();
+    safetensors::serialize(tensors, None).unwrap()
+}
+
 /// One golden case from `tests/python/make_fixtures.py`.
 #[derive(Debug, Deserialize)]
 pub struct Golden {
