@@ -20,9 +20,11 @@ const ROW_WORKGROUP: u32 = 64;
 /// Most workgroups along one dispatch dimension (WebGPU's guaranteed minimum).
 const MAX_GROUPS: u32 = 65535;
 
-/// The epilogue of a linear layer.
+/// What the matmul kernel applies after the bias (its `act` uniform): nothing, the model's activation
+/// (the config's [`crate::config::HiddenAct`], mapped to its WGSL form), or the pooler's tanh. Not the
+/// config's enum: it has more cases and is a shader's numbering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
+pub enum EpilogueOp {
     None = 0,
     /// Exact GELU, `x Φ(x)`; WGSL has no `erf`, so the kernel uses Abramowitz & Stegun 7.1.26
     /// (|erf error| <= 1.5e-7, so |GELU error| <= 1e-7 |x|).
@@ -257,7 +259,7 @@ pub struct LinearOp<'a> {
     pub weight: &'a WebGpuMatrix,
     pub bias: &'a wgpu::Buffer,
     pub out: &'a wgpu::Buffer,
-    pub act: Activation,
+    pub act: EpilogueOp,
 }
 
 /// `out = LayerNorm(x + residual)` over `rows` rows of `cols` values (`residual` optional).

@@ -17,7 +17,7 @@ use wgpu::util::DeviceExt;
 
 use device::gpu_error;
 pub use device::{Gpu, WebGpuAdapter};
-use kernels::{Activation, AttentionOp, Binder, EmbeddingsOp, Kernels, LayerNormOp, LinearOp, WebGpuMatrix};
+use kernels::{AttentionOp, Binder, EmbeddingsOp, EpilogueOp, Kernels, LayerNormOp, LinearOp, WebGpuMatrix};
 
 use super::KernelProfile;
 use crate::config::{BertConfig, HiddenAct};
@@ -58,7 +58,7 @@ enum Read {
 enum Step {
     Embeddings { out: Buf },
     LayerNorm { input: Buf, residual: Option<Buf>, norm: Norm, out: Buf },
-    Linear { linear: Linear, input: Buf, read: Read, out: Buf, act: Activation },
+    Linear { linear: Linear, input: Buf, read: Read, out: Buf, act: EpilogueOp },
     Attention { qkv: Buf, out: Buf },
 }
 
@@ -78,7 +78,7 @@ impl Step {
 /// into the scratch buffer, then the norm), the embeddings two (the sum, then the norm).
 struct Planner {
     steps: Vec<Step>,
-    act: Activation,
+    act: EpilogueOp,
     layouts: HashMap<Slot, Rows>,
 }
 
@@ -105,8 +105,8 @@ impl pass::Ops for Planner {
         };
         let act = match epilogue {
             Epilogue::Activation => self.act,
-            Epilogue::Tanh => Activation::Tanh,
-            Epilogue::None | Epilogue::ResidualNorm { .. } => Activation::None,
+            Epilogue::Tanh => EpilogueOp::Tanh,
+            Epilogue::None | Epilogue::ResidualNorm { .. } => EpilogueOp::None,
         };
         let input = Buf::Slot(input);
         match epilogue {
@@ -286,9 +286,9 @@ impl WebGpuBackend {
             );
         }
         let act = match config.hidden_act {
-            HiddenAct::Gelu => Activation::Gelu,
-            HiddenAct::GeluNew => Activation::GeluTanh,
-            HiddenAct::Relu => Activation::Relu,
+            HiddenAct::Gelu => EpilogueOp::Gelu,
+            HiddenAct::GeluNew => EpilogueOp::GeluTanh,
+            HiddenAct::Relu => EpilogueOp::Relu,
         };
         let mut planner = Planner { steps: Vec::new(), act, layouts: HashMap::new() };
         pass::run(&mut planner, config.num_hidden_layers, Rows::Tokens)?;
@@ -686,7 +686,7 @@ mod plan_tests {
     /// classifier on the pooled rows.
     #[test]
     fn the_plan_has_seven_dispatches_per_layer_and_reads_cls_rows_for_the_head() {
-        let mut planner = Planner { steps: Vec::new(), act: Activation::Gelu, layouts: HashMap::new() };
+        let mut planner = Planner { steps: Vec::new(), act: EpilogueOp::Gelu, layouts: HashMap::new() };
         pass::run(&mut planner, 3, Rows::Tokens).unwrap();
         let steps = planner.steps;
         assert_eq!(steps.len(), 4 + 7 * 3);
@@ -698,13 +698,13 @@ mod plan_tests {
         );
         assert!(matches!(
             steps[steps.len() - 2],
-            Step::Linear { linear: Linear::Pooler, read: Read::ClsOfTokens, act: Activation::Tanh, .. }
+            Step::Linear { linear: Linear::Pooler, read: Read::ClsOfTokens, act: EpilogueOp::Tanh, .. }
         ));
         assert!(matches!(
             steps[steps.len() - 1],
-            Step::Linear { linear: Linear::Classifier, read: Read::Texts, act: Activation::None, .. }
+            Step::Linear { linear: Linear::Classifier, read: Read::Texts, act: EpilogueOp::None, .. }
         ));
-        let mut cls_only = Planner { steps: Vec::new(), act: Activation::Gelu, layouts: HashMap::new() };
+        let mut cls_only = Planner { steps: Vec::new(), act: EpilogueOp::Gelu, layouts: HashMap::new() };
         assert!(pass::run(&mut cls_only, 2, Rows::Cls).is_err(), "the WebGPU kernels compute every query");
     }
 }

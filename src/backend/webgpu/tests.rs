@@ -6,7 +6,7 @@
 use rand::{Rng, SeedableRng};
 use wgpu::util::DeviceExt;
 
-use super::kernels::{Activation, AttentionOp, Binder, EmbeddingsOp, Kernels, LayerNormOp, LinearOp, WebGpuMatrix};
+use super::kernels::{AttentionOp, Binder, EmbeddingsOp, EpilogueOp, Kernels, LayerNormOp, LinearOp, WebGpuMatrix};
 use super::{read_back, upload_matrix, Gpu, WebGpuAdapter};
 use crate::weights::{quant::QuantizedMatrix, StoredMatrix};
 
@@ -99,15 +99,15 @@ fn erf(x: f64) -> f64 {
     candle_core::cpu::erf::erf_f64(x)
 }
 
-fn activate(v: f64, act: Activation) -> f64 {
+fn activate(v: f64, act: EpilogueOp) -> f64 {
     match act {
-        Activation::None => v,
-        Activation::Gelu => 0.5 * v * (1.0 + erf(v / 2f64.sqrt())),
-        Activation::Tanh => v.tanh(),
-        Activation::GeluTanh => {
+        EpilogueOp::None => v,
+        EpilogueOp::Gelu => 0.5 * v * (1.0 + erf(v / 2f64.sqrt())),
+        EpilogueOp::Tanh => v.tanh(),
+        EpilogueOp::GeluTanh => {
             0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh())
         }
-        Activation::Relu => v.max(0.0),
+        EpilogueOp::Relu => v.max(0.0),
     }
 }
 
@@ -124,7 +124,7 @@ fn linear_matches_the_cpu_for_int8_and_f32_weights() {
         &[(1, 1, 1, 0), (3, 5, 7, 2), (64, 64, 32, 0), (65, 70, 33, 3), (130, 100, 96, 0), (2, 3, 200, 5)]
     {
         for int8 in [false, true] {
-            for act in [Activation::None, Activation::Gelu, Activation::Tanh, Activation::GeluTanh, Activation::Relu] {
+            for act in [EpilogueOp::None, EpilogueOp::Gelu, EpilogueOp::Tanh, EpilogueOp::GeluTanh, EpilogueOp::Relu] {
                 let stride = k + pad;
                 let x = random(&mut rng, m * stride, 2.0);
                 let w = random(&mut rng, n * k, 0.5);
@@ -172,7 +172,7 @@ fn gelu_matches_candles_exact_gelu() {
         kernels.linear(
             binder,
             pass,
-            &LinearOp { x: &gx, x_stride: n, rows: 4, weight: &gw, bias: &gb, out: &gy, act: Activation::Gelu },
+            &LinearOp { x: &gx, x_stride: n, rows: 4, weight: &gw, bias: &gb, out: &gy, act: EpilogueOp::Gelu },
         )
     });
     let reference = candle_core::Tensor::new(xs.as_slice(), &candle_core::Device::Cpu)
