@@ -75,6 +75,36 @@ fn bounded_prefix(text: &str, limit: usize) -> &str {
     }
 }
 
+/// tokenizers 0.22 indexes a template's special tokens by name when it encodes (`special_tokens[id]`,
+/// "we already checked existence above": its builder does, its Deserialize does not), so a
+/// `TemplateProcessing` post-processor naming a token its `special_tokens` lack panics on the first text.
+/// Refused at load instead, inside `Sequence` post-processors too. Found by fuzzing.
+fn check_templates(processor: &serde_json::Value) -> Result<()> {
+    match processor.get("type").and_then(serde_json::Value::as_str) {
+        Some("TemplateProcessing") => {
+            let known = processor.get("special_tokens").and_then(serde_json::Value::as_object);
+            let pieces = ["single", "pair"].into_iter().filter_map(|t| processor.get(t)?.as_array()).flatten();
+            for piece in pieces {
+                let Some(name) = piece.get("SpecialToken").and_then(|t| t.get("id")?.as_str()) else { continue };
+                if !known.is_some_and(|k| k.contains_key(name)) {
+                    return Err(Error::Tokenizer(format!(
+                        "tokenizer.json: the post_processor's template uses the special token {name:?}, which its \
+                         special_tokens do not define"
+                    )));
+                }
+            }
+            Ok(())
+        }
+        Some("Sequence") => processor
+            .get("processors")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .try_for_each(check_templates),
+        _ => Ok(()),
+    }
+}
+
 impl BertTokenizer {
     /// Parses `tokenizer.json` bytes. `max_length` counts special tokens.
     pub fn from_json(bytes: &[u8], max_length: usize) -> Result<Self> {
@@ -85,8 +115,9 @@ impl BertTokenizer {
         // its decoder's Deserialize) on any JSON error inside `decoder`, which in wasm is a trap. Found by
         // fuzzing: a syntax error, then invalid UTF-8 inside a string, which a pass with `IgnoredAny`
         // skips unchecked. A `Value` checks both (a few ms for a 30k-token vocabulary).
-        serde_json::from_slice::<serde_json::Value>(bytes)
+        let document = serde_json::from_slice::<serde_json::Value>(bytes)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
+        check_templates(&document["post_processor"])?;
         let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer(e.to_string()))?;
         let pad_id = tokenizer.get_padding().map(|p| p.pad_id).or_else(|| tokenizer.token_to_id("[PAD]")).unwrap_or(0);
         tokenizer.with_padding(None);
