@@ -76,33 +76,29 @@ fn bounded_prefix(text: &str, limit: usize) -> &str {
 }
 
 /// tokenizers 0.22 indexes a template's special tokens by name when it encodes (`special_tokens[id]`,
-/// "we already checked existence above": its builder does, its Deserialize does not), so a
-/// `TemplateProcessing` post-processor naming a token its `special_tokens` lack panics on the first text.
-/// Refused at load instead, inside `Sequence` post-processors too. Found by fuzzing.
+/// "we already checked existence above": its builder does, its Deserialize does not), so a template
+/// post-processor naming a token its `special_tokens` lack panics on the first text. Refused at load
+/// instead. Judged by shape, not by `type`: its untagged post-processor enum takes any object with
+/// `single`, `pair` and `special_tokens` as a template, whatever its `type` says, inside `Sequence`
+/// post-processors too. Found by fuzzing.
 fn check_templates(processor: &serde_json::Value) -> Result<()> {
-    match processor.get("type").and_then(serde_json::Value::as_str) {
-        Some("TemplateProcessing") => {
-            let known = processor.get("special_tokens").and_then(serde_json::Value::as_object);
-            let pieces = ["single", "pair"].into_iter().filter_map(|t| processor.get(t)?.as_array()).flatten();
-            for piece in pieces {
-                let Some(name) = piece.get("SpecialToken").and_then(|t| t.get("id")?.as_str()) else { continue };
-                if !known.is_some_and(|k| k.contains_key(name)) {
-                    return Err(Error::Tokenizer(format!(
-                        "tokenizer.json: the post_processor's template uses the special token {name:?}, which its \
-                         special_tokens do not define"
-                    )));
-                }
-            }
-            Ok(())
+    let known = processor.get("special_tokens").and_then(serde_json::Value::as_object);
+    let pieces = ["single", "pair"].into_iter().filter_map(|t| processor.get(t)?.as_array()).flatten();
+    for piece in pieces {
+        let Some(name) = piece.get("SpecialToken").and_then(|t| t.get("id")?.as_str()) else { continue };
+        if !known.is_some_and(|k| k.contains_key(name)) {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer.json: the post_processor's template uses the special token {name:?}, which its \
+                 special_tokens do not define"
+            )));
         }
-        Some("Sequence") => processor
-            .get("processors")
-            .and_then(serde_json::Value::as_array)
-            .into_iter()
-            .flatten()
-            .try_for_each(check_templates),
-        _ => Ok(()),
     }
+    processor
+        .get("processors")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .try_for_each(check_templates)
 }
 
 impl BertTokenizer {
