@@ -114,7 +114,8 @@ impl BertTokenizer {
         let document = serde_json::from_slice::<serde_json::Value>(bytes)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
         check_templates(&document["post_processor"])?;
-        let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        // From the document already parsed: the JSON text is read once.
+        let mut tokenizer: Tokenizer = serde_json::from_value(document).map_err(|e| Error::Tokenizer(e.to_string()))?;
         let pad_id = tokenizer.get_padding().map(|p| p.pad_id).or_else(|| tokenizer.token_to_id("[PAD]")).unwrap_or(0);
         tokenizer.with_padding(None);
         tokenizer

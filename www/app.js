@@ -560,7 +560,6 @@ async function startRun() {
     botLabel: botLabelOf(info.labels),
     humanLabel: humanLabelOf(info.labels),
     maxLength: info.maxLength,
-    count: 0,
     bots: 0,
     humans: 0,
     scoreSum: 0,
@@ -599,7 +598,6 @@ function onResult({ id, start, batchIndex, results, ms }) {
     const index = first + i;
     run.results.set(index, result);
     run.rowBatch[index] = batchIndex;
-    run.count++;
     run.scoreSum += result.score;
     if (result.label === run.botLabel) run.bots++;
     else if (result.label === run.humanLabel) run.humans++;
@@ -632,7 +630,7 @@ function finishRun(finalState) {
   run.active = false;
   run.state = finalState;
   ui.cancel.textContent = 'Cancel';
-  const count = run.count;
+  const count = run.results.count;
   ui.downloadCsv.disabled = count === 0;
   setProgress(finalState === 'done' ? `Classified ${fmtInt(count)} of ${fmtInt(run.texts.length)}`
     : `${finalState === 'cancelled' ? 'Cancelled' : 'Stopped'} after ${fmtInt(count)} of ${fmtInt(run.texts.length)}`,
@@ -643,7 +641,7 @@ function finishRun(finalState) {
 
 function updateSummary(force) {
   const run = state.run;
-  const count = run.count;
+  const count = run.results.count;
   const mean = count ? run.scoreSum / count : 0;
   const { summary } = ui;
   summary.dataset.state = run.state;

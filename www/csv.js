@@ -401,13 +401,16 @@ function plural(n, one, many) {
   return `${fmtCount(n)} ${n === 1 ? one : many}`;
 }
 
+/** Bad rows a skip report lists by line ("line 4 (3 fields, expected 4)"); the rest are counted. */
+export const LISTED_BAD_ROWS = 10;
+
 /**
  * Human-readable report of what was skipped, e.g.
  * "2 bad rows skipped: line 4 (3 fields, expected 4), line 9 (unterminated quote). 1 empty line skipped."
  * Empty string when nothing was skipped. At most `maxListed` bad rows are listed; `errorCount` is the
  * number of bad rows when `errors` holds only the first of them (default: all are there).
  */
-export function formatSkipReport({ errors = [], errorCount = errors.length, emptyLines = 0, emptyTexts = 0 }, maxListed = 10) {
+export function formatSkipReport({ errors = [], errorCount = errors.length, emptyLines = 0, emptyTexts = 0 }, maxListed = LISTED_BAD_ROWS) {
   const parts = [];
   if (errorCount > 0) {
     const listed = errors.slice(0, maxListed).map((e) => `line ${e.line} (${e.message})`);

@@ -6,13 +6,11 @@
 // InputFileService is the worker's side (pure: csv.js over one file's text); InputFile is the page's
 // handle on it, one worker per chosen file. Both are testable in Node (the client with a fake worker).
 
-import { decodeText, extractTexts, parseInputFile } from './csv.js';
+import { LISTED_BAD_ROWS, decodeText, extractTexts, parseInputFile } from './csv.js';
 import { formatBytes } from './model-store.js';
 
 /** The largest input file the page reads (the browser holds its text, and the parse, in the worker). */
 export const MAX_INPUT_BYTES = 256 * 1024 * 1024;
-/** Bad rows sent to the page for its report ("line 4 (3 fields, expected 4)"); the rest are counted. */
-const LISTED_BAD_ROWS = 10;
 
 /** The worker's side: holds one file's text and its parse; each method answers one page request. */
 export class InputFileService {

@@ -210,14 +210,16 @@ async fn paste(client: &Client, text: &str) {
         .unwrap();
 }
 
+/// Waits until the run's summary is in one of `states` (`done`, `cancelled`, ...).
+async fn wait_for_run(client: &Client, states: &[&str], timeout: Duration) {
+    let condition =
+        format!("{}.includes(document.querySelector('[data-testid=\"summary\"]')?.dataset.state)", json!(states));
+    wait_for(client, &condition, timeout).await;
+}
+
 async fn classify_and_wait(client: &Client) -> Vec<Value> {
     testid(client, "classify-button").await.click().await.unwrap();
-    wait_for(
-        client,
-        "document.querySelector('[data-testid=\"summary\"]')?.dataset.state === 'done'",
-        Duration::from_secs(120),
-    )
-    .await;
+    wait_for_run(client, &["done"], Duration::from_secs(120)).await;
     client.execute(READ_ROWS, vec![]).await.unwrap().as_array().unwrap().clone()
 }
 
@@ -363,7 +365,7 @@ fn page_classifies_like_the_cli_and_stays_safe() {
         testid(&client, "classify-button").await.click().await.unwrap();
         wait_for(&client, "document.querySelectorAll('[data-testid=\"result-row\"]').length > 0", Duration::from_secs(60)).await;
         testid(&client, "cancel-button").await.click().await.unwrap();
-        wait_for(&client, "document.querySelector('[data-testid=\"summary\"]').dataset.state === 'cancelled'", Duration::from_secs(30)).await;
+        wait_for_run(&client, &["cancelled"], Duration::from_secs(30)).await;
         let done = classified_count(&client).await;
         assert!(done < 10_000, "cancel did not stop the run ({done} tweets classified)");
         paste(&client, "one more tweet\nand another").await;
@@ -432,12 +434,7 @@ async fn big_file_is_paged(client: &Client, dir: &Path, downloads: &Path) {
 
     // Cancel (a fast machine may have finished all of them already: then the CSV holds them all).
     testid(client, "cancel-button").await.click().await.unwrap();
-    wait_for(
-        client,
-        "['cancelled', 'done'].includes(document.querySelector('[data-testid=\"summary\"]').dataset.state)",
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_for_run(client, &["cancelled", "done"], Duration::from_secs(30)).await;
     let classified = classified_count(client).await;
     assert!(classified > 2 * PAGE && classified <= ROWS as u64, "{classified} tweets classified before cancel");
     let dom_rows = client
