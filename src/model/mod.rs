@@ -215,6 +215,61 @@ impl SelfAttention {
     }
 }
 
+impl SelfAttention {
+    /// The attention block for the `[CLS]` row of each text only, as the last layer needs it: keys and
+    /// values span every token, the query is the `[CLS]` row's. `xs` `[batch, seq, hidden]` -> `[batch, 1,
+    /// hidden]`, equal to row 0 of [`Self::forward`]'s output (and its gradients are those of the full
+    /// block, since nothing reads the other rows). Composed of candle primitives around two matrix
+    /// multiplies: the attention itself is `[batch, heads, 1, seq]`, too small to need a kernel.
+    fn forward_cls(&self, xs: &Tensor, mask: &Mask, mode: Mode) -> candle_core::Result<Tensor> {
+        let (b, s, h) = xs.dims3()?;
+        let (heads, d) = (self.heads, self.head_dim);
+        let rows = xs.reshape((b * s, h))?;
+        let cls = xs.narrow(1, 0, 1)?.reshape((b, h))?;
+        // Keys and values of every token in one matrix multiply.
+        let kv = rows_linear(&rows, &[&self.key, &self.value])?;
+        let split = |part: usize| kv.narrow(1, part * h, h)?.reshape((b, s, heads, d))?.transpose(1, 2)?.contiguous();
+        let (k, v) = (split(0)?, split(1)?);
+        let q = rows_linear(&cls, &[&self.query])?.reshape((b, heads, 1, d))?;
+        let scores = (q.matmul(&k.t()?)? / (d as f64).sqrt())?.broadcast_add(&mask.additive)?;
+        let probs = match mode {
+            Mode::Infer => candle_nn::ops::softmax_last_dim(&scores)?,
+            Mode::Train => {
+                candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(scores.dtype())?
+            }
+        };
+        let probs = mode.dropout(&probs, self.attention_dropout)?;
+        let context = probs.matmul(&v)?.reshape((b, h))?;
+        let product = context.matmul(&self.output.weight().t()?)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        if mode.fused(xs) {
+            return self
+                .norm
+                .dense_residual(&product, self.output.bias(), &cls, self.hidden_dropout)?
+                .reshape((b, 1, h));
+        }
+        let bias = self.output.bias().expect("BERT's linear layers have biases");
+        let projected = mode.dropout(&product.broadcast_add(bias)?, self.hidden_dropout)?;
+        self.norm.forward(&(projected + cls)?, mode)?.reshape((b, 1, h))
+    }
+}
+
+/// `rows [n, in]` through the linear layers `linears` stacked by output: one matrix multiply, `[n, sum of
+/// outs]`, biases added.
+fn rows_linear(rows: &Tensor, linears: &[&Linear]) -> candle_core::Result<Tensor> {
+    let (weight, bias) = match linears {
+        [one] => (one.weight().clone(), one.bias().expect("BERT's linear layers have biases").clone()),
+        _ => (
+            Tensor::cat(&linears.iter().map(|l| l.weight()).collect::<Vec<_>>(), 0)?,
+            Tensor::cat(
+                &linears.iter().map(|l| l.bias().expect("BERT's linear layers have biases")).collect::<Vec<_>>(),
+                0,
+            )?,
+        ),
+    };
+    rows.matmul(&weight.t()?)?.broadcast_add(&bias)
+}
+
 struct FeedForward {
     intermediate: Linear,
     output: Linear,
@@ -309,9 +364,14 @@ impl BertClassifier {
         attention_mask: &Tensor,
         mode: Mode,
     ) -> candle_core::Result<Tensor> {
-        let xs = self.encode(input_ids, type_ids, attention_mask, mode)?;
-        // Contiguous: CUDA matmul refuses the strided view of the [CLS] rows (the CPU accepts it).
-        let cls = xs.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
+        // Only the [CLS] rows reach the pooler: the last layer computes its queries and everything after
+        // them for those rows alone (keys and values still span every token), a sixth of a 6-layer pass.
+        let Some((last, earlier)) = self.layers.split_last() else {
+            candle_core::bail!("the model has no encoder layers")
+        };
+        let (xs, mask) = self.encode_layers(input_ids, type_ids, attention_mask, earlier, mode)?;
+        let xs = last.attention.forward_cls(&xs, &mask, mode)?;
+        let cls = last.feed_forward.forward(&xs, mode)?.squeeze(1)?;
         let pooled = self.pooler.forward(&cls)?.tanh()?;
         let pooled = mode.dropout(&pooled, self.classifier_dropout)?;
         self.classifier.forward(&pooled)
@@ -326,13 +386,25 @@ impl BertClassifier {
         attention_mask: &Tensor,
         mode: Mode,
     ) -> candle_core::Result<Tensor> {
+        Ok(self.encode_layers(input_ids, type_ids, attention_mask, &self.layers, mode)?.0)
+    }
+
+    /// The embeddings, then `layers`: hidden states `[batch, seq, hidden]` and the padding mask.
+    fn encode_layers(
+        &self,
+        input_ids: &Tensor,
+        type_ids: &Tensor,
+        attention_mask: &Tensor,
+        layers: &[EncoderLayer],
+        mode: Mode,
+    ) -> candle_core::Result<(Tensor, Mask)> {
         let mut xs = self.embeddings.forward(input_ids, type_ids, mode)?;
         let mask = Mask { additive: additive_mask(attention_mask, xs.dtype())?, tokens: attention_mask.clone() };
-        for layer in &self.layers {
+        for layer in layers {
             xs = layer.attention.forward(&xs, &mask, mode)?;
             xs = layer.feed_forward.forward(&xs, mode)?;
         }
-        Ok(xs)
+        Ok((xs, mask))
     }
 }
 
@@ -358,4 +430,71 @@ fn additive_mask(attention_mask: &Tensor, dtype: DType) -> candle_core::Result<T
     let zeros = Tensor::zeros((b, s), dtype, attention_mask.device())?;
     let masked = Tensor::full(min, (b, s), attention_mask.device())?.to_dtype(dtype)?;
     attention_mask.ne(0u32)?.where_cond(&zeros, &masked)?.reshape((b, 1, 1, s))
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+
+    use super::{BertClassifier, Mode};
+    use crate::config::BertConfig;
+
+    /// Logits through the whole last layer, as HF computes them: every row of every layer, then the
+    /// `[CLS]` row of the last hidden states into the head (dropout off).
+    fn full_pass_logits(model: &BertClassifier, inputs: &[Tensor; 3], mode: Mode) -> Tensor {
+        let xs = model.encode(&inputs[0], &inputs[1], &inputs[2], mode).unwrap();
+        let cls = xs.narrow(1, 0, 1).unwrap().squeeze(1).unwrap().contiguous().unwrap();
+        let pooled = candle_core::Module::forward(&model.pooler, &cls).unwrap().tanh().unwrap();
+        candle_core::Module::forward(&model.classifier, &pooled).unwrap()
+    }
+
+    fn max_difference(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    /// The last layer computed for the `[CLS]` rows alone gives the logits of the whole layer, and, in
+    /// training (fused kernels, dropout off so both passes draw nothing), the same gradient for every
+    /// parameter: nothing downstream reads the other rows. A padded batch checks the masked keys.
+    #[test]
+    fn the_cls_only_last_layer_gives_the_full_pass_logits_and_gradients() {
+        let mut config = BertConfig::from_json(include_bytes!("../../tests/fixtures/tiny/config.json")).unwrap();
+        config.hidden_dropout_prob = 0.0;
+        config.attention_probs_dropout_prob = 0.0;
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let model = BertClassifier::load(VarBuilder::from_varmap(&varmap, DType::F32, &device), &config, 2).unwrap();
+        let (b, s) = (3, 7);
+        let ids: Vec<u32> = (0..b * s).map(|i| (i as u32 * 37 + 5) % 1000).collect();
+        let mask: Vec<u32> = (0..b * s).map(|i| u32::from(i % s < [7, 4, 1][i / s])).collect();
+        let inputs = [
+            Tensor::from_vec(ids, (b, s), &device).unwrap(),
+            Tensor::zeros((b, s), DType::U32, &device).unwrap(),
+            Tensor::from_vec(mask, (b, s), &device).unwrap(),
+        ];
+        for mode in [Mode::Infer, Mode::Train] {
+            let ours = model.forward(&inputs[0], &inputs[1], &inputs[2], mode).unwrap();
+            let full = full_pass_logits(&model, &inputs, mode);
+            assert!(max_difference(&ours, &full) < 1e-5, "{mode:?}: {ours} vs {full}");
+            if mode == Mode::Train {
+                let (ours, full) =
+                    (ours.sum_all().unwrap().backward().unwrap(), full.sum_all().unwrap().backward().unwrap());
+                for (name, var) in varmap.data().lock().unwrap().iter() {
+                    let (a, b) = (ours.get(var), full.get(var));
+                    match (a, b) {
+                        (Some(a), Some(b)) => {
+                            let scale =
+                                b.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+                            assert!(max_difference(a, b) <= 1e-4 * scale.max(1e-3), "{name}");
+                        }
+                        (a, b) => panic!(
+                            "{name}: gradient in the CLS pass {}, in the full pass {}",
+                            a.is_some(),
+                            b.is_some()
+                        ),
+                    }
+                }
+            }
+        }
+    }
 }
