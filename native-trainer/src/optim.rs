@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Device, InplaceOp2, Layout, Tensor, Var};
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Metadata key of the step count in the saved state.
@@ -141,31 +142,38 @@ impl InplaceOp2 for FusedAdamW<'_> {
         let mut state = self.state.borrow_mut();
         let (m, v, average) = &mut *state;
         let u = self.update;
-        let decay = 1.0 - u.lr * u.weight_decay;
-        let adam = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
-            for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let g = g * u.grad_scale;
-                *m = *m * u.beta1 + g * (1.0 - u.beta1);
-                *v = *v * u.beta2 + g * g * (1.0 - u.beta2);
-                let direction = (*m * u.scale_m) / ((*v * u.scale_v).sqrt() + u.eps);
-                *p = *p * decay - direction * u.lr;
-            }
-        };
         const CHUNK: usize = 1 << 14;
         let chunks = param
             .par_chunks_mut(CHUNK)
             .zip(grad.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)));
         match average {
-            None => chunks.for_each(|((p, g), (m, v))| adam(p, g, m, v)),
-            Some(average) => chunks.zip(average.par_chunks_mut(CHUNK)).for_each(|(((p, g), (m, v)), a)| {
-                adam(p, g, m, v);
-                for (a, p) in a.iter_mut().zip(p.iter()) {
-                    *a = *a * u.average_decay + p * (1.0 - u.average_decay);
-                }
-            }),
+            None => chunks.for_each(|((p, g), (m, v))| adam_update(&u, p, g, m, v, None)),
+            Some(average) => chunks
+                .zip(average.par_chunks_mut(CHUNK))
+                .for_each(|(((p, g), (m, v)), a)| adam_update(&u, p, g, m, v, Some(a))),
         }
         Ok(())
+    }
+}
+
+/// One AdamW update of `p` from its gradient `g`, with its moments `m` and `v`, then of the weight
+/// `average` if one is kept. Multiversioned: compiled for AVX2 too and chosen at run time on x86-64 (8
+/// lanes instead of SSE2's 4); the same bits either way.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn adam_update(u: &Update, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], average: Option<&mut [f32]>) {
+    let decay = 1.0 - u.lr * u.weight_decay;
+    for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let g = g * u.grad_scale;
+        *m = *m * u.beta1 + g * (1.0 - u.beta1);
+        *v = *v * u.beta2 + g * g * (1.0 - u.beta2);
+        let direction = (*m * u.scale_m) / ((*v * u.scale_v).sqrt() + u.eps);
+        *p = *p * decay - direction * u.lr;
+    }
+    if let Some(average) = average {
+        for (a, p) in average.iter_mut().zip(p.iter()) {
+            *a = *a * u.average_decay + p * (1.0 - u.average_decay);
+        }
     }
 }
 

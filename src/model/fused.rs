@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::DropoutMask;
@@ -102,18 +103,22 @@ pub fn dropout(xs: &Tensor, mask: DropoutMask) -> Result<Tensor> {
 
 // ---------------------------------------------------------------------------------------------------
 // LayerNorm, alone and as the epilogue of a dense layer
+//
+// The row loops are multiversioned: x86-64 builds target SSE2, and these also compile for AVX2, chosen
+// at run time, where their loops run 8 lanes wide. No fused multiply-add is formed without an explicit
+// `mul_add`, so both copies give the same bits.
 
 /// Mean and 1 / standard deviation of a row (biased variance, as PyTorch).
-#[inline]
+#[inline(always)]
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    let mean = math::sum(row) / n;
+    let var = math::sum_squares_about(row, mean) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 
 /// `y = (x - mean) / std * gamma + beta` for one row.
-#[inline]
+#[inline(always)]
 fn norm_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
     let (mean, rstd) = moments(x, eps);
     for (((y, x), g), b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
@@ -123,7 +128,7 @@ fn norm_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
 
 /// The gradient of [`norm_row`] with respect to `x`, from `dy`; adds this row's share of the gamma and
 /// beta gradients.
-#[inline]
+#[inline(always)]
 fn norm_row_grad(
     x: &[f32],
     gamma: &[f32],
@@ -153,23 +158,48 @@ fn norm_row_grad(
     }
 }
 
-/// Runs `per_row(row, dx_row, dgamma, dbeta)` over `rows` rows of `n` values in parallel tasks, each with
-/// its own gamma/beta gradient accumulators, and returns `(dx, dgamma, dbeta)`.
+/// [`norm_row`] over consecutive rows of `x` into `y`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn norm_rows(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
+    let n = gamma.len();
+    for (y, x) in y.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+        norm_row(x, gamma, beta, eps, y);
+    }
+}
+
+/// [`norm_row_grad`] over consecutive rows.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn norm_grad_rows(
+    x: &[f32],
+    gamma: &[f32],
+    dy: &[f32],
+    eps: f32,
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
+    let n = gamma.len();
+    for ((dx, x), dy) in dx.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(dy.chunks_exact(n)) {
+        norm_row_grad(x, gamma, dy, eps, dx, dgamma, dbeta);
+    }
+}
+
+/// Runs `per_task(first_row, dx, dgamma, dbeta)` over `rows` rows of `n` values in parallel tasks, each
+/// task given its rows of `dx` and its own gamma/beta gradient accumulators, and returns `(dx, dgamma,
+/// dbeta)`.
 fn norm_backward(
     rows: usize,
     n: usize,
-    per_row: impl Fn(usize, &mut [f32], &mut [f32], &mut [f32]) + Sync,
+    per_task: impl Fn(usize, &mut [f32], &mut [f32], &mut [f32]) + Sync,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let per_task = rows_per_task(n);
+    let per_task_rows = rows_per_task(n);
     let mut dx = vec![0f32; rows * n];
     let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
-        .par_chunks_mut(n * per_task)
+        .par_chunks_mut(n * per_task_rows)
         .enumerate()
-        .map(|(task, out)| {
+        .map(|(task, dx)| {
             let (mut dgamma, mut dbeta) = (vec![0f32; n], vec![0f32; n]);
-            for (r, dx) in out.chunks_exact_mut(n).enumerate() {
-                per_row(task * per_task + r, dx, &mut dgamma, &mut dbeta);
-            }
+            per_task(task * per_task_rows, dx, &mut dgamma, &mut dbeta);
             (dgamma, dbeta)
         })
         .collect();
@@ -203,11 +233,9 @@ impl CustomOp3 for LayerNorm {
         let n = gamma.len();
         let mut out = vec![0f32; x.len()];
         let chunk = n * rows_per_task(n);
-        out.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(out, x)| {
-            for (y, x) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
-                norm_row(x, gamma, beta, self.eps, y);
-            }
-        });
+        out.par_chunks_mut(chunk)
+            .zip(x.par_chunks(chunk))
+            .for_each(|(out, x)| norm_rows(x, gamma, beta, self.eps, out));
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 
@@ -223,9 +251,9 @@ impl CustomOp3 for LayerNorm {
         let (dx, dgamma, dbeta) = with_values(x, |xv| {
             with_values(gamma, |g| {
                 with_values(grad, |dy| {
-                    Ok(norm_backward(xv.len() / n, n, |row, dx, dgamma, dbeta| {
-                        let rows = row * n..(row + 1) * n;
-                        norm_row_grad(&xv[rows.clone()], g, &dy[rows], self.eps, dx, dgamma, dbeta);
+                    Ok(norm_backward(xv.len() / n, n, |first, dx, dgamma, dbeta| {
+                        let cells = first * n..first * n + dx.len();
+                        norm_grad_rows(&xv[cells.clone()], g, &dy[cells], self.eps, dx, dgamma, dbeta);
                     }))
                 })
             })
@@ -250,17 +278,63 @@ struct DenseResidualNorm {
     dropout: Option<DropoutMask>,
 }
 
-impl DenseResidualNorm {
-    /// `dropout(x + bias) + residual` for row `row` into `z`.
-    #[inline]
-    fn norm_input(&self, row: usize, x: &[f32], bias: &[f32], residual: &[f32], z: &mut [f32]) {
-        for ((z, x), b) in z.iter_mut().zip(x).zip(bias) {
-            *z = x + b;
-        }
-        if let Some(mask) = &self.dropout {
-            mask.apply(z, row * x.len());
-        }
-        z.iter_mut().zip(residual).for_each(|(z, r)| *z += r);
+/// `dropout(x + bias) + residual` for row `row` (of the whole tensor, which the mask indexes) into `z`.
+#[inline(always)]
+fn norm_input(row: usize, x: &[f32], bias: &[f32], residual: &[f32], dropout: Option<&DropoutMask>, z: &mut [f32]) {
+    for ((z, x), b) in z.iter_mut().zip(x).zip(bias) {
+        *z = x + b;
+    }
+    if let Some(mask) = dropout {
+        mask.apply(z, row * x.len());
+    }
+    z.iter_mut().zip(residual).for_each(|(z, r)| *z += r);
+}
+
+/// The forward rows of [`DenseResidualNorm`], from row `first` on: `x`, `residual` and `y` hold the
+/// same rows; `params` is `[bias; gamma; beta]`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn dense_residual_norm_rows(
+    first: usize,
+    x: &[f32],
+    residual: &[f32],
+    params: &[f32],
+    eps: f32,
+    dropout: Option<&DropoutMask>,
+    y: &mut [f32],
+) {
+    let n = params.len() / 3;
+    let (bias, gamma, beta) = (&params[..n], &params[n..2 * n], &params[2 * n..]);
+    let mut z = vec![0f32; n];
+    let rows = y.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(residual.chunks_exact(n));
+    for (i, ((y, x), residual)) in rows.enumerate() {
+        norm_input(first + i, x, bias, residual, dropout, &mut z);
+        norm_row(&z, gamma, beta, eps, y);
+    }
+}
+
+/// The gradient rows of [`DenseResidualNorm`] with respect to the norm's input `z`, from row `first` on
+/// (arguments as [`dense_residual_norm_rows`], `dy` the output's gradient).
+#[allow(clippy::too_many_arguments)]
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn dense_residual_norm_grad_rows(
+    first: usize,
+    x: &[f32],
+    residual: &[f32],
+    params: &[f32],
+    dy: &[f32],
+    eps: f32,
+    dropout: Option<&DropoutMask>,
+    dz: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
+    let n = params.len() / 3;
+    let (bias, gamma) = (&params[..n], &params[n..2 * n]);
+    let mut z = vec![0f32; n];
+    let rows = dz.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(residual.chunks_exact(n)).zip(dy.chunks_exact(n));
+    for (i, (((dz, x), residual), dy)) in rows.enumerate() {
+        norm_input(first + i, x, bias, residual, dropout, &mut z);
+        norm_row_grad(&z, gamma, dy, eps, dz, dgamma, dbeta);
     }
 }
 
@@ -280,17 +354,13 @@ impl CustomOp3 for DenseResidualNorm {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, residual, params) = (values(x, xl)?, values(r, rl)?, values(p, pl)?);
         let n = params.len() / 3;
-        let (bias, gamma, beta) = (&params[..n], &params[n..2 * n], &params[2 * n..]);
-        let mut out = vec![0f32; x.len()];
         let per_task = rows_per_task(n);
+        let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(n * per_task).enumerate().for_each(|(task, out)| {
-            let mut z = vec![0f32; n];
-            for (i, y) in out.chunks_exact_mut(n).enumerate() {
-                let row = task * per_task + i;
-                let cells = row * n..(row + 1) * n;
-                self.norm_input(row, &x[cells.clone()], bias, &residual[cells], &mut z);
-                norm_row(&z, gamma, beta, self.eps, y);
-            }
+            let first = task * per_task;
+            let cells = first * n..first * n + out.len();
+            let (x, residual) = (&x[cells.clone()], &residual[cells]);
+            dense_residual_norm_rows(first, x, residual, params, self.eps, self.dropout.as_ref(), out);
         });
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
@@ -308,12 +378,11 @@ impl CustomOp3 for DenseResidualNorm {
             with_values(residual, |rv| {
                 with_values(params, |pv| {
                     with_values(grad, |dy| {
-                        let (bias, gamma) = (&pv[..n], &pv[n..2 * n]);
-                        Ok(norm_backward(xv.len() / n, n, |row, dz, dgamma, dbeta| {
-                            let cells = row * n..(row + 1) * n;
-                            let mut z = vec![0f32; n];
-                            self.norm_input(row, &xv[cells.clone()], bias, &rv[cells.clone()], &mut z);
-                            norm_row_grad(&z, gamma, &dy[cells], self.eps, dz, dgamma, dbeta);
+                        Ok(norm_backward(xv.len() / n, n, |first, dz, dgamma, dbeta| {
+                            let cells = first * n..first * n + dz.len();
+                            let (x, r, dy) = (&xv[cells.clone()], &rv[cells.clone()], &dy[cells]);
+                            let dropout = self.dropout.as_ref();
+                            dense_residual_norm_grad_rows(first, x, r, pv, dy, self.eps, dropout, dz, dgamma, dbeta);
                         }))
                     })
                 })
@@ -356,6 +425,27 @@ pub fn dense_residual_norm(
 // ---------------------------------------------------------------------------------------------------
 // Bias + GELU
 
+/// `y = gelu(x + bias)` over consecutive rows.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn bias_gelu_rows(x: &[f32], bias: &[f32], y: &mut [f32]) {
+    for (y, x) in y.chunks_exact_mut(bias.len()).zip(x.chunks_exact(bias.len())) {
+        for ((y, x), b) in y.iter_mut().zip(x).zip(bias) {
+            *y = math::gelu(x + b);
+        }
+    }
+}
+
+/// `dx = dy * gelu'(x + bias)` over consecutive rows.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn bias_gelu_grad_rows(x: &[f32], bias: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let n = bias.len();
+    for ((dx, x), dy) in dx.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(dy.chunks_exact(n)) {
+        for (((d, x), dy), b) in dx.iter_mut().zip(x).zip(dy).zip(bias) {
+            *d = dy * math::gelu_grad(x + b);
+        }
+    }
+}
+
 struct BiasGelu;
 
 impl CustomOp2 for BiasGelu {
@@ -365,15 +455,9 @@ impl CustomOp2 for BiasGelu {
 
     fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, b: &CpuStorage, bl: &Layout) -> Result<(CpuStorage, Shape)> {
         let (x, bias) = (values(x, xl)?, values(b, bl)?);
-        let n = bias.len();
+        let chunk = bias.len() * rows_per_task(bias.len());
         let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(n * rows_per_task(n)).zip(x.par_chunks(n * rows_per_task(n))).for_each(|(out, x)| {
-            for (y, x) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
-                for ((y, x), b) in y.iter_mut().zip(x).zip(bias) {
-                    *y = math::gelu(x + b);
-                }
-            }
-        });
+        out.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(out, x)| bias_gelu_rows(x, bias, out));
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 
@@ -384,16 +468,9 @@ impl CustomOp2 for BiasGelu {
                 with_values(grad, |dy| {
                     let mut dx = vec![0f32; xv.len()];
                     let chunk = n * rows_per_task(n);
-                    dx.par_chunks_mut(chunk).zip(xv.par_chunks(chunk).zip(dy.par_chunks(chunk))).for_each(
-                        |(out, (x, dy))| {
-                            for ((out, x), dy) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(dy.chunks_exact(n))
-                            {
-                                for (((d, x), dy), b) in out.iter_mut().zip(x).zip(dy).zip(b) {
-                                    *d = dy * math::gelu_grad(x + b);
-                                }
-                            }
-                        },
-                    );
+                    dx.par_chunks_mut(chunk)
+                        .zip(xv.par_chunks(chunk).zip(dy.par_chunks(chunk)))
+                        .for_each(|(dx, (x, dy))| bias_gelu_grad_rows(x, b, dy, dx));
                     Ok(dx)
                 })
             })
@@ -474,6 +551,20 @@ impl Shared {
     }
 }
 
+/// Probabilities of one (text, head) in place: `softmax` of each row of `scores` (`[queries, keys]`)
+/// over the keys whose `keep` is 1.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn softmax_rows(scores: &mut [f32], keep: &[f32]) {
+    for row in scores.chunks_exact_mut(keep.len()) {
+        row.iter_mut().zip(keep).for_each(|(x, &k)| *x = if k != 0.0 { *x } else { f32::NEG_INFINITY });
+        let max = math::max_of(row);
+        // A masked key's exp is of -inf, clamped to a tiny number, times 0: exactly 0.
+        row.iter_mut().zip(keep).for_each(|(x, k)| *x = math::exp(*x - max) * k);
+        let inv = 1.0 / math::sum(row);
+        row.iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
 /// What the attention kernel keeps from forward for backward: the Q/K/V projection with its bias added
 /// and the softmax output (`[batch, heads, seq, seq]`).
 type AttentionSaved = Arc<(Vec<f32>, Vec<f32>)>;
@@ -485,32 +576,16 @@ struct Attention {
     batch: usize,
     seq: usize,
     heads: usize,
-    mask: Vec<u8>,
+    /// Per key of each text (`[batch, seq]`): 1 where it is attended, 0 where it is padding. HF adds the
+    /// dtype's minimum to masked scores: they get probability 0, unless every key of the text is masked,
+    /// when all get the same; so a text without a token attends to every key.
+    keep: Vec<f32>,
     dropout: Option<DropoutMask>,
     saved: Mutex<Option<AttentionSaved>>,
 }
 
 impl Attention {
-    /// Probabilities of one (text, head): `softmax(scale * q k^T)` over unmasked keys, in place.
-    fn softmax_rows(&self, b: usize, scores: &mut [f32]) {
-        let s = self.seq;
-        let mask = &self.mask[b * s..(b + 1) * s];
-        let any_key = mask.contains(&1);
-        for row in scores.chunks_exact_mut(s) {
-            // HF adds the dtype's minimum to masked scores: they get probability 0, unless every key
-            // is masked, when all get the same.
-            let keep = |j: usize| !any_key || mask[j] != 0;
-            let max = (0..s).filter(|&j| keep(j)).map(|j| row[j]).fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for (j, x) in row.iter_mut().enumerate() {
-                *x = if keep(j) { math::exp(*x - max) } else { 0.0 };
-                sum += *x;
-            }
-            let inv = 1.0 / sum;
-            row.iter_mut().for_each(|x| *x *= inv);
-        }
-    }
-
+    #[inline(always)]
     fn drop_probs(&self, b: usize, h: usize, probs: &mut [f32]) {
         if let Some(mask) = &self.dropout {
             mask.apply(probs, (b * self.heads + h) * self.seq * self.seq);
@@ -566,7 +641,7 @@ impl CustomOp2 for Attention {
                             scale,
                         );
                     }
-                    self.softmax_rows(b, p);
+                    softmax_rows(p, &self.keep[b * s..(b + 1) * s]);
                     dropped.copy_from_slice(p);
                     self.drop_probs(b, h, &mut dropped);
                     unsafe {
@@ -711,8 +786,15 @@ pub fn attention(
     dropout: Option<DropoutMask>,
 ) -> Result<Tensor> {
     let (batch, seq) = attention_mask.dims2()?;
-    let mask = attention_mask.flatten_all()?.to_vec1::<u32>()?.into_iter().map(|m| u8::from(m != 0)).collect();
-    qkv.contiguous()?.apply_op2(bias, Attention { batch, seq, heads, mask, dropout, saved: Mutex::default() })
+    let mask = attention_mask.flatten_all()?.to_vec1::<u32>()?;
+    let keep = mask
+        .chunks_exact(seq.max(1))
+        .flat_map(|text| {
+            let any_key = text.iter().any(|&m| m != 0);
+            text.iter().map(move |&m| if m != 0 || !any_key { 1.0 } else { 0.0 })
+        })
+        .collect();
+    qkv.contiguous()?.apply_op2(bias, Attention { batch, seq, heads, keep, dropout, saved: Mutex::default() })
 }
 
 #[cfg(test)]
