@@ -487,11 +487,9 @@ mod tests {
                                 b.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
                             assert!(max_difference(a, b) <= 1e-4 * scale.max(1e-3), "{name}");
                         }
-                        (a, b) => panic!(
-                            "{name}: gradient in the CLS pass {}, in the full pass {}",
-                            a.is_some(),
-                            b.is_some()
-                        ),
+                        (a, b) => {
+                            panic!("{name}: gradient in the CLS pass {}, in the full pass {}", a.is_some(), b.is_some())
+                        }
                     }
                 }
             }
