@@ -95,5 +95,5 @@ save
 want checks && step check-hf python3 tests/python/check_hf_export.py /tmp/runs/s0 "$bin"
 want checks && step check-metrics python3 tests/python/check_metrics.py /tmp/runs/s0 /tmp/data/validation.csv
 want model-bench && step eval-s0-int8 "$bin" eval --model /tmp/runs/s0 --backend "$backend"
-want model-bench && step bench-s0-int8 "$bin" bench --model /tmp/runs/s0 --backend "$backend" --batch-size 1,32,256 --limit 1024
+want model-bench && step bench-s0-int8 "$bin" bench --model /tmp/runs/s0 --backend "$backend" --batch-size 1,32,256 --limit 1024 --counters
 echo "done with $(left) s of the budget left"

@@ -10,7 +10,7 @@ use crate::backend::{BackendChoice, BackendKind, CpuEngine, Engine, EngineOption
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::postprocess::{self, Prediction};
-use crate::tokenize::{batches_by_length, BertTokenizer, DEFAULT_MAX_LENGTH};
+use crate::tokenize::{batches_by_length, BertTokenizer, EncodedBatch, DEFAULT_MAX_LENGTH};
 use crate::weights::{stored_dtype, HeadInit, WeightDtype};
 
 /// A text for the load-time self-check of a GPU against the CPU path.
@@ -146,12 +146,7 @@ impl Classifier {
         let weights = bytes.weights.into_owned();
         let dtype = stored_dtype(&weights)?;
         let probe = tokenizer.pad(&tokenizer.encode(&PROBE_TEXTS)?.iter().collect::<Vec<_>>());
-        let engine_options = EngineOptions {
-            backend: options.backend,
-            cpu: options.cpu_engine,
-            head: options.head,
-            max_seq: max_length,
-        };
+        let engine_options = EngineOptions { backend: options.backend, cpu: options.cpu_engine, head: options.head };
         let (engine, untrained_head) = Engine::load(weights, &config, labels.len(), &engine_options, &probe).await?;
         Ok(Self { labels, tokenizer, engine, dtype, temperature, batch_size: options.batch_size, untrained_head })
     }
@@ -182,6 +177,12 @@ impl Classifier {
         &self.tokenizer
     }
 
+    /// The WebGPU calls made on this classifier's GPU device so far (`None` without one): read before and
+    /// after a call to see what it cost (`bench --counters`, and the tests of the per-call budget).
+    pub fn gpu_counts(&self) -> Option<crate::backend::webgpu::ApiCounts> {
+        self.engine.gpu_counts()
+    }
+
     /// The time of each kernel of one pass over `texts` as one batch (benchmarks): GPU time per dispatch
     /// on WebGPU, wall time per operation on the int8 CPU engine; empty on the f32 reference.
     pub async fn profile<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<(&'static str, f64)>> {
@@ -200,20 +201,17 @@ impl Classifier {
         let encodings = self.tokenizer.encode(&texts)?;
         let batch_size = self.batch_size.unwrap_or_else(|| self.engine.default_batch());
         let batches = batches_by_length(&encodings, batch_size);
+        let padded: Vec<EncodedBatch> = batches
+            .iter()
+            .map(|chunk| self.tokenizer.pad(&chunk.iter().map(|&i| &encodings[i]).collect::<Vec<_>>()))
+            .collect();
         let mut timings = Timings { tokenize_ms: ms_since(started), infer_ms: 0.0 };
+        let infer_start = Instant::now();
+        let (logits, ran_on) = self.engine.logits_of_batches(&padded).await?;
+        timings.infer_ms = ms_since(infer_start);
         let mut results: Vec<Option<Prediction>> = vec![None; texts.len()];
-        let mut ran_on = self.engine.kind();
-        for chunk in &batches {
-            let tokenize_start = Instant::now();
-            let batch = self.tokenizer.pad(&chunk.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
-            timings.tokenize_ms += ms_since(tokenize_start);
-            let infer_start = Instant::now();
-            let (logits, kind) = self.engine.logits(&batch).await?;
-            if kind == BackendKind::Cpu {
-                ran_on = BackendKind::Cpu;
-            }
-            timings.infer_ms += ms_since(infer_start);
-            for ((&index, row), truncated) in chunk.iter().zip(&logits).zip(&batch.truncated) {
+        for ((chunk, batch), logits) in batches.iter().zip(&padded).zip(&logits) {
+            for ((&index, row), truncated) in chunk.iter().zip(logits).zip(&batch.truncated) {
                 results[index] = Some(postprocess::predict(row, &self.labels, self.temperature, *truncated));
             }
         }

@@ -159,6 +159,7 @@ fn an_untrained_head_is_the_same_on_both_backends() {
 /// timestamp queries must say so.
 #[test]
 fn profiling_times_every_dispatch_and_changes_no_result() {
+    use tweetguard::backend::webgpu::SPLIT_SUM_LABEL;
     use tweetguard::backend::{CpuEngine, Engine, EngineOptions};
     let (config, tokenizer) = (read(fixture("tiny/config.json")), read(fixture("tiny/tokenizer.json")));
     let config = tweetguard::BertConfig::from_json(&config).unwrap();
@@ -167,8 +168,7 @@ fn profiling_times_every_dispatch_and_changes_no_result() {
         .encode_batch(&["hello world", "buy followers now"])
         .unwrap();
     let weights = read(fixture("tiny/model.int8.safetensors"));
-    let options =
-        EngineOptions { backend: BackendChoice::WebGpu, cpu: CpuEngine::Auto, head: HeadInit::Require, max_seq: 32 };
+    let options = EngineOptions { backend: BackendChoice::WebGpu, cpu: CpuEngine::Auto, head: HeadInit::Require };
     let load = Engine::load(weights, &config, 2, &options, &batch);
     let engine = match pollster::block_on(load) {
         Ok((engine, _)) => engine,
@@ -186,18 +186,52 @@ fn profiling_times_every_dispatch_and_changes_no_result() {
         }
     };
     let labels: Vec<&str> = profile.kernels.iter().map(|(label, _)| *label).collect();
+    // Steps in order, a linear layer split along k followed by the dispatch that adds up its parts.
+    let steps: Vec<&str> = labels.iter().copied().filter(|l| *l != SPLIT_SUM_LABEL).collect();
     let layer =
         ["qkv", "attention", "attention output", "layernorm", "intermediate + activation", "output", "layernorm"];
-    let want: Vec<&str> = ["embeddings", "layernorm"]
+    let want: Vec<&str> = ["embeddings + layernorm"]
         .into_iter()
         .chain(std::iter::repeat_n(layer, config.num_hidden_layers).flatten())
-        .chain(["pooler", "classifier"])
+        .chain(["pooler + classifier"])
         .collect();
-    assert_eq!(labels, want);
+    assert_eq!(steps, want);
+    for (i, _) in labels.iter().enumerate().filter(|(_, l)| **l == SPLIT_SUM_LABEL) {
+        let linears = ["qkv", "attention output", "intermediate + activation", "output"];
+        assert!(linears.contains(&labels[i - 1]), "a split-k sum after {}: {labels:?}", labels[i - 1]);
+    }
     assert!(profile.kernels.iter().all(|(_, ms)| ms.is_finite() && *ms >= 0.0), "{:?}", profile.kernels);
     assert!(profile.kernels.iter().map(|(_, ms)| ms).sum::<f64>() > 0.0, "{:?}", profile.kernels);
     let (logits, kind) = pollster::block_on(engine.logits(&batch)).unwrap();
     assert_eq!(kind, BackendKind::WebGpu);
     assert_eq!(profile.logits, logits);
     eprintln!("dispatch times (ms): {:?}", profile.kernels);
+}
+
+/// What a classify call costs on WebGPU once the workspace has grown to its size (a warm-up call of each
+/// size first): no buffer, bind group, layout, pipeline or shader module created; at most two uploads
+/// (the token ids of every pass, the dispatches' parameters); one submit and one readback, for a call of
+/// one pass and for a call of several (passes of 16 texts here, 100 texts in 7 passes), whose passes
+/// all run in that one submit.
+#[test]
+fn a_call_after_warm_up_creates_nothing_and_submits_and_reads_back_once() {
+    let weights = read(fixture("tiny/model.int8.safetensors"));
+    let Some(gpu) = gpu_classifier(&weights) else { return };
+    let texts = texts();
+    let count = |texts: &[String]| {
+        let before = gpu.gpu_counts().expect("a WebGPU classifier counts its calls");
+        let out = pollster::block_on(gpu.classify(texts)).unwrap();
+        assert_eq!(out.backend, BackendKind::WebGpu, "{:?}", out.fallback_reason);
+        gpu.gpu_counts().unwrap().since(before)
+    };
+    let calls = [&texts[..], &texts[..16], &texts[3..4]];
+    let warm_up = calls.map(count);
+    assert!(warm_up[0].objects_created() > 0, "the first call makes the workspace: {warm_up:?}");
+    for call in calls {
+        let spent = count(call);
+        eprintln!("a call of {} texts: {spent:?}", call.len());
+        assert_eq!(spent.objects_created(), 0, "{} texts: {spent:?}", call.len());
+        assert!(spent.uploads <= 2, "{} texts: {spent:?}", call.len());
+        assert_eq!((spent.submits, spent.readbacks), (1, 1), "{} texts: {spent:?}", call.len());
+    }
 }

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
+use tweetguard::backend::webgpu::ApiCounts;
 use tweetguard::backend::{BackendChoice, CpuEngine, Engine, EngineOptions};
 use tweetguard::model::Mode;
 use tweetguard::tokenize::EncodedBatch;
@@ -113,6 +114,10 @@ pub struct BenchArgs {
     /// the wall time of each operation).
     #[arg(long, conflicts_with = "model")]
     profile: bool,
+    /// Model mode: count the WebGPU calls of each timed classify call (objects created, uploads, submits,
+    /// readbacks) and print the most any call made.
+    #[arg(long, requires = "model")]
+    counters: bool,
     /// Untimed iterations before timing (shapes mode: steps or batches; model mode: calls).
     #[arg(long, default_value_t = 2)]
     warmup: usize,
@@ -233,6 +238,9 @@ pub struct CallTiming {
     tweets_per_s: f64,
     p50_ms: f64,
     p95_ms: f64,
+    /// With `--counters` on WebGPU: the most of each WebGPU call any timed classify call made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webgpu_calls: Option<ApiCounts>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -303,12 +311,7 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
         let f32_weights = model.hf_safetensors()?;
         let int8_weights = quant::quantize_safetensors(&f32_weights)?;
         for (dtype, weights) in [("f32", f32_weights), ("int8", int8_weights)] {
-            let options = EngineOptions {
-                backend: args.backend,
-                cpu: args.cpu_engine,
-                head: HeadInit::Require,
-                max_seq: shape.seq_len,
-            };
+            let options = EngineOptions { backend: args.backend, cpu: args.cpu_engine, head: HeadInit::Require };
             let load = Engine::load(weights, &config, LABELS.len(), &options, &batch);
             let (engine, _) = pollster::block_on(load).with_context(|| format!("loading the {dtype} weights"))?;
             let seconds = seconds_per_iteration(args.warmup, args.iters, || {
@@ -443,11 +446,17 @@ fn bench_model(dir: &Path, args: &BenchArgs) -> Result<ModelReport> {
             pollster::block_on(classifier.classify(chunk))?;
         }
         let mut latencies = Vec::with_capacity(chunks.len());
+        let mut webgpu_calls = None;
         for chunk in &chunks {
+            let before = classifier.gpu_counts();
             let started = Instant::now();
             let output = pollster::block_on(classifier.classify(chunk))?;
             latencies.push(started.elapsed().as_secs_f64() * 1e3);
             fallback_reason = output.fallback_reason;
+            if let (true, Some(before), Some(after)) = (args.counters, before, classifier.gpu_counts()) {
+                let call = after.since(before);
+                webgpu_calls = Some(webgpu_calls.map_or(call, |most: ApiCounts| most.most(call)));
+            }
         }
         let total_s = latencies.iter().sum::<f64>() / 1e3;
         latencies.sort_by(f64::total_cmp);
@@ -457,6 +466,7 @@ fn bench_model(dir: &Path, args: &BenchArgs) -> Result<ModelReport> {
             tweets_per_s: texts.len() as f64 / total_s,
             p50_ms: quantile(&latencies, 0.5),
             p95_ms: quantile(&latencies, 0.95),
+            webgpu_calls,
         });
     }
     let info = classifier.info();
@@ -545,6 +555,23 @@ impl Report {
                         out,
                         "{:>10} {:>7} {:>10.1} {:>9.2} {:>9.2}",
                         c.batch_size, c.calls, c.tweets_per_s, c.p50_ms, c.p95_ms
+                    );
+                }
+                for c in r.calls.iter().filter(|c| c.webgpu_calls.is_some()) {
+                    let n = c.webgpu_calls.expect("filtered");
+                    let _ = writeln!(
+                        out,
+                        "WebGPU calls per classify call of {} (most): {} buffers, {} bind groups, {} layouts, {} pipelines, \
+                         {} shader modules created; {} uploads, {} submits, {} readbacks",
+                        c.batch_size,
+                        n.buffers,
+                        n.bind_groups,
+                        n.layouts,
+                        n.pipelines,
+                        n.shader_modules,
+                        n.uploads,
+                        n.submits,
+                        n.readbacks
                     );
                 }
                 if let Some(reason) = &r.fallback_reason {

@@ -89,8 +89,6 @@ pub struct EngineOptions {
     pub backend: BackendChoice,
     pub cpu: CpuEngine,
     pub head: HeadInit,
-    /// Longest sequence, in tokens (sizes the GPU's attention kernel).
-    pub max_seq: usize,
 }
 
 struct CpuSource {
@@ -166,7 +164,7 @@ impl Engine {
                 return on_cpu(source, Some(format!("{why}; the CPU (SIMD) backend is faster there")));
             }
         }
-        let (gpu, untrained) = match Self::load_gpu(adapter, &source, options.max_seq).await {
+        let (gpu, untrained) = match Self::load_gpu(adapter, &source).await {
             Ok(loaded) => loaded,
             Err(err) if choice == BackendChoice::Auto => return fall_back(source, &err),
             Err(err) => return Err(err),
@@ -212,13 +210,13 @@ impl Engine {
     }
 
     /// Opens the device and uploads the weights; also says whether the head was freshly made.
-    async fn load_gpu(adapter: WebGpuAdapter, source: &CpuSource, max_seq: usize) -> Result<(WebGpuBackend, bool)> {
+    async fn load_gpu(adapter: WebGpuAdapter, source: &CpuSource) -> Result<(WebGpuBackend, bool)> {
         let gpu = adapter.open().await?;
         let store = WeightStore::from_bytes(source.weights.clone(), source.head)?;
         let created_head = store.created_head_flag();
         // Shader compilation and uploads report errors asynchronously: collect them before trusting the GPU.
-        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let backend = WebGpuBackend::load(gpu, &store, &source.config, source.num_labels, max_seq)?;
+        let scope = gpu.error_scope();
+        let backend = WebGpuBackend::load(gpu, &store, &source.config, source.num_labels)?;
         if let Some(error) = scope.pop().await {
             return Err(Error::Backend {
                 backend: "webgpu",
@@ -255,9 +253,16 @@ impl Engine {
 
     /// Logits for one batch and the backend that computed them.
     pub async fn logits(&self, batch: &EncodedBatch) -> Result<(Vec<Vec<f32>>, BackendKind)> {
+        let (mut logits, kind) = self.logits_of_batches(std::slice::from_ref(batch)).await?;
+        Ok((logits.remove(0), kind))
+    }
+
+    /// Logits for several batches (each its own padded length) and the backend that computed them. On
+    /// WebGPU every batch runs in one submit, read back once.
+    pub async fn logits_of_batches(&self, batches: &[EncodedBatch]) -> Result<(Vec<Vec<Vec<f32>>>, BackendKind)> {
         // A device that failed since the last call makes `logits` fail at once, which records why.
         if let Some(gpu) = self.gpu.as_ref().filter(|_| !self.fell_back()) {
-            match gpu.logits(batch).await {
+            match gpu.logits_of_batches(batches).await {
                 Ok(logits) => return Ok((logits, BackendKind::WebGpu)),
                 Err(err @ Error::Backend { .. }) => {
                     if let Ok(mut reason) = self.reason.lock() {
@@ -267,7 +272,15 @@ impl Engine {
                 Err(other) => return Err(other),
             }
         }
-        Ok((self.cpu()?.logits(batch)?, BackendKind::Cpu))
+        let cpu = self.cpu()?;
+        let logits = batches.iter().map(|batch| cpu.logits(batch)).collect::<Result<_>>()?;
+        Ok((logits, BackendKind::Cpu))
+    }
+
+    /// The WebGPU calls the GPU device has counted so far (`None` without one): what a classify call costs,
+    /// read before and after it.
+    pub fn gpu_counts(&self) -> Option<webgpu::ApiCounts> {
+        self.gpu.as_ref().map(WebGpuBackend::counts)
     }
 
     /// Time per kernel of one pass over `batch` (`bench --profile`): GPU time from timestamp queries

@@ -289,3 +289,81 @@ async fn webgpu_int8_matches_the_cpu_reference_and_auto_skips_a_software_adapter
         }
     }
 }
+
+/// Wraps the browser's `GPUDevice`, `GPUQueue` and `GPUBuffer` methods that cost (objects created,
+/// uploads, submits, readbacks) with counters, once per JS realm, and returns the counts object.
+fn browser_webgpu_counters() -> Object {
+    let install = js_sys::Function::new_no_args(
+        r#"
+        if (globalThis.__webgpuCalls) return globalThis.__webgpuCalls;
+        const calls = {};
+        const wrap = (proto, name) => {
+            calls[name] = 0;
+            const original = proto[name];
+            proto[name] = function (...args) { calls[name]++; return original.apply(this, args); };
+        };
+        for (const name of ["createBuffer", "createBindGroup", "createBindGroupLayout", "createPipelineLayout",
+                            "createComputePipeline", "createShaderModule"]) wrap(GPUDevice.prototype, name);
+        wrap(GPUQueue.prototype, "writeBuffer");
+        wrap(GPUQueue.prototype, "submit");
+        wrap(GPUBuffer.prototype, "mapAsync");
+        globalThis.__webgpuCalls = calls;
+        return calls;
+        "#,
+    );
+    install.call0(&JsValue::NULL).expect("WebGPU's prototypes can be wrapped").unchecked_into()
+}
+
+/// The browser's counts as [`tweetguard::backend::webgpu::ApiCounts`].
+fn browser_counts(calls: &Object) -> tweetguard::backend::webgpu::ApiCounts {
+    let get = |name: &str| Reflect::get(calls, &name.into()).unwrap().as_f64().unwrap() as u64;
+    tweetguard::backend::webgpu::ApiCounts {
+        buffers: get("createBuffer"),
+        bind_groups: get("createBindGroup"),
+        layouts: get("createBindGroupLayout") + get("createPipelineLayout"),
+        pipelines: get("createComputePipeline"),
+        shader_modules: get("createShaderModule"),
+        uploads: get("writeBuffer"),
+        submits: get("submit"),
+        readbacks: get("mapAsync"),
+    }
+}
+
+/// The per-call WebGPU budget in the browser, counted twice: by the backend, and by wrappers around the
+/// browser's own `GPUDevice`/`GPUQueue`/`GPUBuffer` methods (so the backend's counters cannot
+/// flatter it). Once the workspace has grown to a call's size, a call creates no object, uploads at most
+/// twice, submits once and reads back once, whether it is one pass or several.
+#[wasm_bindgen_test]
+async fn webgpu_calls_after_warm_up_create_nothing_and_submit_and_read_back_once() {
+    if Reflect::get(&js_sys::global(), &"GPUDevice".into()).map_or(true, |v| v.is_undefined()) {
+        assert!(option_env!("CI").is_none(), "CI=true but this browser has no WebGPU");
+        return wasm_bindgen_test::console_log!("SKIPPED: this browser has no WebGPU");
+    }
+    let calls = browser_webgpu_counters();
+    let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights: WEIGHTS_INT8.into() };
+    let options = LoadOptions { backend: tweetguard::BackendChoice::WebGpu, batch_size: Some(8), ..Default::default() };
+    let gpu = match Classifier::load(bytes, options).await {
+        Ok(classifier) => classifier,
+        Err(err) => {
+            assert!(option_env!("CI").is_none(), "CI=true but this browser offers no WebGPU adapter: {err}");
+            return wasm_bindgen_test::console_log!("SKIPPED: no WebGPU adapter in this browser ({err})");
+        }
+    };
+    let goldens: Vec<Golden> = serde_json::from_slice(GOLDENS).unwrap();
+    let texts: Vec<&str> = goldens.iter().map(|g| g.text.as_str()).cycle().take(30).collect();
+    let shapes = [&texts[..], &texts[..8], &texts[..1]];
+    for shape in shapes {
+        gpu.classify(shape).await.unwrap();
+    }
+    for shape in shapes {
+        let (ours, browsers) = (gpu.gpu_counts().unwrap(), browser_counts(&calls));
+        let out = gpu.classify(shape).await.unwrap();
+        assert_eq!(out.backend, tweetguard::BackendKind::WebGpu, "{:?}", out.fallback_reason);
+        let (ours, browsers) = (gpu.gpu_counts().unwrap().since(ours), browser_counts(&calls).since(browsers));
+        wasm_bindgen_test::console_log!("a call of {} texts: {ours:?}", shape.len());
+        assert_eq!(ours, browsers, "the backend's counts and the browser's differ");
+        assert_eq!(ours.objects_created(), 0, "{} texts: {ours:?}", shape.len());
+        assert!(ours.uploads <= 2, "{} texts: {ours:?}", shape.len());
+        assert_eq!((ours.submits, ours.readbacks), (1, 1), "{} texts: {ours:?}", shape.len());
+    }
+}

@@ -1,12 +1,15 @@
 //! Each WGSL kernel against a CPU reference (candle or plain f64 loops) on random shapes: sizes that are
-//! not multiples of the tiles, batch 1 and batch > 1, all-padding rows, int8 and f32 weights. Runs on
-//! whatever adapter wgpu finds (lavapipe on CI). Without one the tests skip and say so, except under
-//! `CI=true`, where a missing adapter fails them.
+//! not multiples of the tiles, batch 1 and batch > 1, all-padding rows, int8 and f32 weights, both
+//! matmul tiles with and without a split along k. Runs on whatever adapter wgpu finds (lavapipe on
+//! CI). Without one the tests skip and say so, except under `CI=true`, where a missing adapter fails
+//! them.
 
 use rand::{Rng, SeedableRng};
-use wgpu::util::DeviceExt;
 
-use super::kernels::{AttentionOp, Binder, EmbeddingsOp, EpilogueOp, Kernels, LayerNormOp, LinearOp, WebGpuMatrix};
+use super::kernels::{
+    AttentionOp, Dispatch, EmbedNormOp, EpilogueOp, HeadOp, Kernels, LayerNormOp, LinearOp, MatmulShape, Params,
+    TableRows, Tile, Uniforms, WebGpuMatrix,
+};
 use super::{read_back, upload_matrix, Gpu, WebGpuAdapter};
 use crate::weights::{quant::QuantizedMatrix, StoredMatrix};
 
@@ -27,66 +30,57 @@ fn random(rng: &mut impl Rng, n: usize, scale: f32) -> Vec<f32> {
 }
 
 fn input(gpu: &Gpu, values: &[f32]) -> wgpu::Buffer {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let contents = if bytes.is_empty() { vec![0u8; 4] } else { bytes };
-    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: None,
-        contents: &contents,
-        usage: wgpu::BufferUsages::STORAGE,
-    })
+    input_bytes(gpu, bytemuck::cast_slice(values))
 }
 
 fn input_u32(gpu: &Gpu, values: &[u32]) -> wgpu::Buffer {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: None,
-        contents: &bytes,
-        usage: wgpu::BufferUsages::STORAGE,
-    })
+    input_bytes(gpu, bytemuck::cast_slice(values))
+}
+
+fn input_bytes(gpu: &Gpu, bytes: &[u8]) -> wgpu::Buffer {
+    let contents = if bytes.is_empty() { &[0u8; 4][..] } else { bytes };
+    gpu.create_buffer_init("input", contents, wgpu::BufferUsages::STORAGE)
 }
 
 fn output(gpu: &Gpu, floats: usize) -> wgpu::Buffer {
-    gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: (floats.max(1) * 4) as u64,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    })
+    gpu.create_buffer("output", (floats.max(1) * 4) as u64, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC)
 }
 
-/// Records one kernel with `record`, runs it, and reads `floats` values of `out` back.
-fn run(
-    gpu: &Gpu,
-    out: &wgpu::Buffer,
-    floats: usize,
-    record: impl FnOnce(&mut Binder, &mut wgpu::ComputePass),
-) -> Vec<f32> {
-    run_with(gpu, &mut Binder::new(gpu, 1), out, floats, record)
+/// A dispatch of any kernel, for running several in one pass.
+trait Recordable {
+    fn bind_group(&self, gpu: &Gpu, uniforms: &Uniforms) -> wgpu::BindGroup;
+    fn record_on(&self, pass: &mut wgpu::ComputePass, group: &wgpu::BindGroup, uniforms: &mut Uniforms);
 }
 
-/// [`run`] with a given binder.
-fn run_with(
-    gpu: &Gpu,
-    binder: &mut Binder,
-    out: &wgpu::Buffer,
-    floats: usize,
-    record: impl FnOnce(&mut Binder, &mut wgpu::ComputePass),
-) -> Vec<f32> {
-    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: (floats * 4) as u64,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+impl<P: Params> Recordable for Dispatch<'_, P> {
+    fn bind_group(&self, gpu: &Gpu, uniforms: &Uniforms) -> wgpu::BindGroup {
+        self.bind(gpu, uniforms)
+    }
+    fn record_on(&self, pass: &mut wgpu::ComputePass, group: &wgpu::BindGroup, uniforms: &mut Uniforms) {
+        self.record(pass, group, uniforms)
+    }
+}
+
+/// Binds and records `dispatches` in order in one compute pass (each its own uniform slot), runs them,
+/// and reads `floats` values of `out` back.
+fn run(gpu: &Gpu, out: &wgpu::Buffer, floats: usize, dispatches: &[&dyn Recordable]) -> Vec<f32> {
+    let mut uniforms = Uniforms::new(gpu, dispatches.len());
+    let groups: Vec<wgpu::BindGroup> = dispatches.iter().map(|d| d.bind_group(gpu, &uniforms)).collect();
+    let staging =
+        gpu.create_buffer("staging", (floats * 4) as u64, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+    let mut encoder = gpu.create_command_encoder("test");
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
-        record(binder, &mut pass);
+        for (d, group) in dispatches.iter().zip(&groups) {
+            d.record_on(&mut pass, group, &mut uniforms);
+        }
     }
     encoder.copy_buffer_to_buffer(out, 0, &staging, 0, (floats * 4) as u64);
-    binder.upload(&gpu.queue);
-    gpu.queue.submit([encoder.finish()]);
-    pollster::block_on(read_back(gpu, &staging, (floats * 4) as u64)).unwrap()
+    uniforms.upload(gpu);
+    gpu.submit(encoder.finish());
+    let values = pollster::block_on(read_back(gpu, &staging, (floats * 4) as u64)).unwrap();
+    assert_eq!(gpu.failure(), None, "the device reported an error");
+    values
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
@@ -111,48 +105,100 @@ fn activate(v: f64, act: EpilogueOp) -> f64 {
     }
 }
 
+/// A matrix as stored (int8 or f32) and its dense f32 values (the int8 ones dequantized).
+fn stored(values: &[f32], rows: usize, cols: usize, int8: bool) -> (StoredMatrix, Vec<f32>) {
+    if int8 {
+        let q = QuantizedMatrix::quantize(values, rows, cols).unwrap();
+        let dense = q.dequantize();
+        (StoredMatrix::Int8(q), dense)
+    } else {
+        (StoredMatrix::F32(values.to_vec()), values.to_vec())
+    }
+}
+
+fn layer_norm_reference(v: &[f64], params: &[f32], eps: f64) -> Vec<f64> {
+    let cols = v.len();
+    let mean = v.iter().sum::<f64>() / cols as f64;
+    let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / cols as f64;
+    v.iter()
+        .enumerate()
+        .map(|(c, a)| (a - mean) / (var + eps).sqrt() * params[c] as f64 + params[cols + c] as f64)
+        .collect()
+}
+
 /// f32 matmul accumulates in a different order than the f64 reference: relative 1e-5 covers k <= 200.
 const MATMUL_TOL: f64 = 1e-5;
 
+/// Every way a linear layer of these sizes can be dispatched: each tile whole, and the small tile split
+/// along k in blocks of 32 (as many splits as there are blocks, and two).
+fn shapes(k: usize) -> Vec<MatmulShape> {
+    let blocks = k.div_ceil(32) as u32;
+    let mut shapes = vec![
+        MatmulShape { tile: Tile::Large, splits: 1, k_chunk: blocks * 32 },
+        MatmulShape { tile: Tile::Small, splits: 1, k_chunk: blocks * 32 },
+    ];
+    if blocks > 1 {
+        shapes.push(MatmulShape { tile: Tile::Small, splits: blocks, k_chunk: 32 });
+        let half = blocks.div_ceil(2);
+        shapes.push(MatmulShape { tile: Tile::Large, splits: blocks.div_ceil(half), k_chunk: half * 32 });
+    }
+    shapes
+}
+
 #[test]
-fn linear_matches_the_cpu_for_int8_and_f32_weights() {
+fn linear_matches_the_cpu_for_int8_and_f32_weights_on_every_tile_and_split() {
     let Some(gpu) = gpu() else { return };
-    let kernels = Kernels::new(&gpu, 16);
+    let kernels = Kernels::new(&gpu, 16, 8);
+    let partial = output(&gpu, super::kernels::partial_capacity());
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    // (m, n, k, extra x stride): tile edges (64), int8 block edges (32), 1-row and 1-column cases.
-    for &(m, n, k, pad) in
-        &[(1, 1, 1, 0), (3, 5, 7, 2), (64, 64, 32, 0), (65, 70, 33, 3), (130, 100, 96, 0), (2, 3, 200, 5)]
-    {
+    // (m, n, k, extra x stride): tile edges (16, 32, 64), int8 block edges (32), 1-row and 1-column cases.
+    for &(m, n, k, pad) in &[
+        (1, 1, 1, 0),
+        (3, 5, 7, 2),
+        (64, 64, 32, 0),
+        (65, 70, 33, 3),
+        (17, 33, 96, 0),
+        (130, 100, 96, 0),
+        (2, 3, 200, 5),
+    ] {
         for int8 in [false, true] {
-            for act in [EpilogueOp::None, EpilogueOp::Gelu, EpilogueOp::Tanh, EpilogueOp::GeluTanh, EpilogueOp::Relu] {
-                let stride = k + pad;
-                let x = random(&mut rng, m * stride, 2.0);
-                let w = random(&mut rng, n * k, 0.5);
-                let bias = random(&mut rng, n, 0.5);
-                let (stored, dense) = if int8 {
-                    let q = QuantizedMatrix::quantize(&w, n, k).unwrap();
-                    let dense = q.dequantize();
-                    (StoredMatrix::Int8(q), dense)
-                } else {
-                    (StoredMatrix::F32(w.clone()), w.clone())
-                };
-                let gw: WebGpuMatrix = upload_matrix(&gpu, "w", &stored, n, k).unwrap();
-                let (gx, gb, gy) = (input(&gpu, &x), input(&gpu, &bias), output(&gpu, m * n));
-                let got = run(&gpu, &gy, m * n, |binder, pass| {
-                    kernels.linear(
-                        binder,
-                        pass,
-                        &LinearOp { x: &gx, x_stride: stride, rows: m, weight: &gw, bias: &gb, out: &gy, act },
-                    )
-                });
-                let want: Vec<f64> = (0..m * n)
-                    .map(|i| {
-                        let (r, c) = (i / n, i % n);
-                        let dot: f64 = (0..k).map(|j| x[r * stride + j] as f64 * dense[c * k + j] as f64).sum();
-                        activate(dot + bias[c] as f64, act)
-                    })
-                    .collect();
-                assert_close(&format!("linear m={m} n={n} k={k} int8={int8} {act:?}"), &got, &want, MATMUL_TOL);
+            let stride = k + pad;
+            let x = random(&mut rng, m * stride, 2.0);
+            let w = random(&mut rng, n * k, 0.5);
+            let bias = random(&mut rng, n, 0.5);
+            let (matrix, dense) = stored(&w, n, k, int8);
+            let gw: WebGpuMatrix = upload_matrix(&gpu, "w", &matrix, n, k).unwrap();
+            let (gx, gb, gy) = (input(&gpu, &x), input(&gpu, &bias), output(&gpu, m * n));
+            for (s, shape) in shapes(k).into_iter().enumerate() {
+                // Every activation on the first shape, one per shape after it.
+                let acts =
+                    [EpilogueOp::None, EpilogueOp::Gelu, EpilogueOp::Tanh, EpilogueOp::GeluTanh, EpilogueOp::Relu];
+                for act in if s == 0 { &acts[..] } else { &acts[s % 5..s % 5 + 1] } {
+                    let op = LinearOp {
+                        x: &gx,
+                        x_stride: stride,
+                        rows: m,
+                        weight: &gw,
+                        bias: &gb,
+                        out: &gy,
+                        partial: &partial,
+                        act: *act,
+                        shape,
+                    };
+                    let (product, sum) = (kernels.linear(&op), kernels.split_reduce(&op));
+                    let dispatches: Vec<&dyn Recordable> =
+                        if shape.splits > 1 { vec![&product, &sum] } else { vec![&product] };
+                    let got = run(&gpu, &gy, m * n, &dispatches);
+                    let want: Vec<f64> = (0..m * n)
+                        .map(|i| {
+                            let (r, c) = (i / n, i % n);
+                            let dot: f64 = (0..k).map(|j| x[r * stride + j] as f64 * dense[c * k + j] as f64).sum();
+                            activate(dot + bias[c] as f64, *act)
+                        })
+                        .collect();
+                    let what = format!("linear m={m} n={n} k={k} int8={int8} {act:?} {shape:?}");
+                    assert_close(&what, &got, &want, MATMUL_TOL);
+                }
             }
         }
     }
@@ -161,20 +207,26 @@ fn linear_matches_the_cpu_for_int8_and_f32_weights() {
 #[test]
 fn gelu_matches_candles_exact_gelu() {
     let Some(gpu) = gpu() else { return };
-    let kernels = Kernels::new(&gpu, 16);
+    let kernels = Kernels::new(&gpu, 16, 8);
     // Identity weights: the kernel's output is GELU(x) itself, over [-8, 8].
     let n = 64;
     let xs: Vec<f32> = (0..4 * n).map(|i| -8.0 + 16.0 * i as f32 / (4 * n) as f32).collect();
     let eye: Vec<f32> = (0..n * n).map(|i| if i / n == i % n { 1.0 } else { 0.0 }).collect();
     let gw = upload_matrix(&gpu, "eye", &StoredMatrix::F32(eye), n, n).unwrap();
     let (gx, gb, gy) = (input(&gpu, &xs), input(&gpu, &vec![0.0; n]), output(&gpu, xs.len()));
-    let got = run(&gpu, &gy, xs.len(), |binder, pass| {
-        kernels.linear(
-            binder,
-            pass,
-            &LinearOp { x: &gx, x_stride: n, rows: 4, weight: &gw, bias: &gb, out: &gy, act: EpilogueOp::Gelu },
-        )
-    });
+    let partial = output(&gpu, 4);
+    let op = LinearOp {
+        x: &gx,
+        x_stride: n,
+        rows: 4,
+        weight: &gw,
+        bias: &gb,
+        out: &gy,
+        partial: &partial,
+        act: EpilogueOp::Gelu,
+        shape: MatmulShape { tile: Tile::Large, splits: 1, k_chunk: 64 },
+    };
+    let got = run(&gpu, &gy, xs.len(), &[&kernels.linear(&op)]);
     let reference = candle_core::Tensor::new(xs.as_slice(), &candle_core::Device::Cpu)
         .unwrap()
         .gelu_erf()
@@ -187,109 +239,105 @@ fn gelu_matches_candles_exact_gelu() {
 }
 
 #[test]
-fn layer_norm_matches_the_reference_with_and_without_residual() {
+fn layer_norm_matches_the_reference_with_and_without_a_strided_residual() {
     let Some(gpu) = gpu() else { return };
-    let kernels = Kernels::new(&gpu, 16);
+    let kernels = Kernels::new(&gpu, 16, 8);
     let mut rng = rand::rngs::StdRng::seed_from_u64(8);
     for &(rows, cols) in &[(1, 1), (1, 32), (5, 37), (70, 384), (3, 1000)] {
-        for with_residual in [false, true] {
+        for residual_every in [0, 1, 3] {
             let x = random(&mut rng, rows * cols, 3.0);
-            let residual = random(&mut rng, rows * cols, 1.0);
-            let gamma = random(&mut rng, cols, 1.5);
-            let beta = random(&mut rng, cols, 0.5);
+            let residual = random(&mut rng, rows * cols * residual_every.max(1), 1.0);
+            let params = [random(&mut rng, cols, 1.5), random(&mut rng, cols, 0.5)].concat();
             let eps = 1e-12f32;
-            let (gx, gr, gg, gbeta, gy) = (
-                input(&gpu, &x),
-                input(&gpu, &residual),
-                input(&gpu, &gamma),
-                input(&gpu, &beta),
-                output(&gpu, rows * cols),
-            );
-            let got = run(&gpu, &gy, rows * cols, |binder, pass| {
-                kernels.layer_norm(
-                    binder,
-                    pass,
-                    &LayerNormOp {
-                        x: &gx,
-                        residual: with_residual.then_some(&gr),
-                        gamma: &gg,
-                        beta: &gbeta,
-                        out: &gy,
-                        rows,
-                        cols,
-                        eps,
-                    },
-                )
-            });
-            let mut want = Vec::with_capacity(rows * cols);
-            for r in 0..rows {
-                let v: Vec<f64> = (0..cols)
-                    .map(|c| x[r * cols + c] as f64 + if with_residual { residual[r * cols + c] as f64 } else { 0.0 })
-                    .collect();
-                let mean = v.iter().sum::<f64>() / cols as f64;
-                let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / cols as f64;
-                want.extend(
-                    v.iter()
-                        .enumerate()
-                        .map(|(c, a)| (a - mean) / (var + eps as f64).sqrt() * gamma[c] as f64 + beta[c] as f64),
-                );
-            }
+            let (gx, gr, gp, gy) =
+                (input(&gpu, &x), input(&gpu, &residual), input(&gpu, &params), output(&gpu, rows * cols));
+            let op = LayerNormOp {
+                x: &gx,
+                residual: (residual_every > 0).then_some(&gr),
+                residual_stride: residual_every * cols,
+                params: &gp,
+                out: &gy,
+                rows,
+                cols,
+                eps,
+            };
+            let got = run(&gpu, &gy, rows * cols, &[&kernels.layer_norm(&op)]);
+            let want: Vec<f64> = (0..rows)
+                .flat_map(|r| {
+                    let v: Vec<f64> = (0..cols)
+                        .map(|c| {
+                            x[r * cols + c] as f64
+                                + if residual_every > 0 { residual[r * residual_every * cols + c] as f64 } else { 0.0 }
+                        })
+                        .collect();
+                    layer_norm_reference(&v, &params, eps as f64)
+                })
+                .collect();
             // A constant row (cols = 1) normalises to beta: the 1e-12 eps keeps it finite.
-            assert_close(&format!("layer_norm {rows}x{cols} residual={with_residual}"), &got, &want, 1e-4);
+            assert_close(&format!("layer_norm {rows}x{cols} residual every {residual_every} rows"), &got, &want, 1e-4);
         }
     }
 }
 
+/// The inputs buffer as the backend lays it out: ids, types, mask, each region `region` u32 long.
+fn inputs(gpu: &Gpu, ids: &[u32], types: &[u32], mask: &[u32], region: usize) -> wgpu::Buffer {
+    let mut values = vec![0u32; 3 * region];
+    for (part, v) in [ids, types, mask].iter().enumerate() {
+        values[part * region..part * region + v.len()].copy_from_slice(v);
+    }
+    input_u32(gpu, &values)
+}
+
 #[test]
-fn embeddings_gather_and_sum_int8_and_f32_tables() {
+fn embeddings_and_their_norm_match_the_reference_for_int8_and_f32_tables() {
     let Some(gpu) = gpu() else { return };
-    let kernels = Kernels::new(&gpu, 16);
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-    let (vocab, positions, types, hidden, batch, seq) = (50, 12, 2, 40, 3, 7);
-    for int8 in [false, true] {
-        let tables: Vec<(Vec<f32>, usize)> =
-            [vocab, positions, types].iter().map(|&rows| (random(&mut rng, rows * hidden, 1.0), rows)).collect();
-        let mut dense = Vec::new();
-        let mut uploaded = Vec::new();
-        for (values, rows) in &tables {
-            let stored = if int8 {
-                StoredMatrix::Int8(QuantizedMatrix::quantize(values, *rows, hidden).unwrap())
-            } else {
-                StoredMatrix::F32(values.clone())
+    let (vocab, positions, types, texts, seq) = (50, 12, 2, 3, 7);
+    for hidden in [40, 384] {
+        let kernels = Kernels::new(&gpu, hidden, 8);
+        for int8 in [false, true] {
+            let rows = vocab + positions + types;
+            // Each table quantized on its own, as the weights file stores them, then stacked.
+            let parts: Vec<(StoredMatrix, Vec<f32>)> = [vocab, positions, types]
+                .iter()
+                .map(|&r| stored(&random(&mut rng, r * hidden, 1.0), r, hidden, int8))
+                .collect();
+            let dense: Vec<f32> = parts.iter().flat_map(|(_, d)| d.clone()).collect();
+            let matrix = StoredMatrix::stack(parts.into_iter().map(|(m, _)| m).collect(), hidden).unwrap();
+            let tables = upload_matrix(&gpu, "tables", &matrix, rows, hidden).unwrap();
+            let params = [random(&mut rng, hidden, 1.5), random(&mut rng, hidden, 0.5)].concat();
+            let tokens = texts * seq;
+            let ids: Vec<u32> = (0..tokens).map(|_| rng.random_range(0..vocab as u32)).collect();
+            let type_ids: Vec<u32> = (0..tokens).map(|_| rng.random_range(0..types as u32)).collect();
+            let region = 64; // any region >= tokens: the kernel is told where the types start
+            let (gin, gp, out) =
+                (inputs(&gpu, &ids, &type_ids, &[], region), input(&gpu, &params), output(&gpu, tokens * hidden));
+            let op = EmbedNormOp {
+                inputs: &gin,
+                types_offset: region,
+                tables: &tables,
+                rows: TableRows { position_row0: vocab, type_row0: vocab + positions },
+                params: &gp,
+                out: &out,
+                tokens,
+                seq,
+                eps: 1e-12,
             };
-            dense.push(match &stored {
-                StoredMatrix::Int8(q) => q.dequantize(),
-                StoredMatrix::F32(v) => v.clone(),
-            });
-            uploaded.push(upload_matrix(&gpu, "table", &stored, *rows, hidden).unwrap());
+            let got = run(&gpu, &out, tokens * hidden, &[&kernels.embed_norm(&op)]);
+            let want: Vec<f64> = (0..tokens)
+                .flat_map(|t| {
+                    let v: Vec<f64> = (0..hidden)
+                        .map(|c| {
+                            dense[ids[t] as usize * hidden + c] as f64
+                                + dense[(vocab + t % seq) * hidden + c] as f64
+                                + dense[(vocab + positions + type_ids[t] as usize) * hidden + c] as f64
+                        })
+                        .collect();
+                    layer_norm_reference(&v, &params, 1e-12)
+                })
+                .collect();
+            assert_close(&format!("embeddings + norm hidden={hidden} int8={int8}"), &got, &want, 1e-4);
         }
-        let tokens = batch * seq;
-        let ids: Vec<u32> = (0..tokens).map(|_| rng.random_range(0..vocab as u32)).collect();
-        let type_ids: Vec<u32> = (0..tokens).map(|_| rng.random_range(0..types as u32)).collect();
-        let (gi, gt, out) = (input_u32(&gpu, &ids), input_u32(&gpu, &type_ids), output(&gpu, tokens * hidden));
-        let got = run(&gpu, &out, tokens * hidden, |binder, pass| {
-            kernels.embeddings(
-                binder,
-                pass,
-                &EmbeddingsOp {
-                    ids: &gi,
-                    types: &gt,
-                    tables: [&uploaded[0], &uploaded[1], &uploaded[2]],
-                    out: &out,
-                    tokens,
-                    seq,
-                },
-            )
-        });
-        let want: Vec<f64> = (0..tokens * hidden)
-            .map(|i| {
-                let (t, c) = (i / hidden, i % hidden);
-                dense[0][ids[t] as usize * hidden + c] as f64
-                    + dense[1][(t % seq) * hidden + c] as f64
-                    + dense[2][type_ids[t] as usize * hidden + c] as f64
-            })
-            .collect();
-        assert_close(&format!("embeddings int8={int8}"), &got, &want, 1e-6);
     }
 }
 
@@ -325,11 +373,14 @@ fn attention_reference(qkv: &[f32], mask: &[u32], batch: usize, seq: usize, hidd
 }
 
 #[test]
-fn attention_matches_the_reference_with_padding_and_empty_rows() {
+fn attention_matches_the_reference_with_padding_and_empty_rows_for_every_query_or_cls_only() {
     let Some(gpu) = gpu() else { return };
     let mut rng = rand::rngs::StdRng::seed_from_u64(10);
-    for &(batch, seq, hidden, heads) in &[(1, 1, 8, 2), (1, 9, 32, 4), (3, 70, 48, 3), (4, 130, 64, 2)] {
-        let kernels = Kernels::new(&gpu, seq);
+    // Head sizes 4, 8, 16, 32 and 64; sequences shorter and longer than a query tile and a key chunk.
+    for &(batch, seq, hidden, heads) in
+        &[(1, 1, 8, 2), (1, 9, 32, 4), (3, 70, 48, 3), (4, 130, 64, 2), (5, 33, 384, 12), (2, 40, 128, 2)]
+    {
+        let kernels = Kernels::new(&gpu, hidden, hidden / heads);
         let qkv = random(&mut rng, batch * seq * 3 * hidden, 2.0);
         // Row 0 full, row 1 padded after a few tokens, row 2 all padding, row 3 one token.
         let mask: Vec<u32> = (0..batch * seq)
@@ -343,56 +394,98 @@ fn attention_matches_the_reference_with_padding_and_empty_rows() {
                 }
             })
             .collect();
-        let (gq, gm, out) = (input(&gpu, &qkv), input_u32(&gpu, &mask), output(&gpu, batch * seq * hidden));
-        let got = run(&gpu, &out, batch * seq * hidden, |binder, pass| {
-            kernels.attention(binder, pass, &AttentionOp { qkv: &gq, mask: &gm, out: &out, batch, seq, hidden, heads })
-        });
+        let region = (batch * seq).next_multiple_of(64);
+        let (gq, gin, out) =
+            (input(&gpu, &qkv), inputs(&gpu, &[], &[], &mask, region), output(&gpu, batch * seq * hidden));
         let want = attention_reference(&qkv, &mask, batch, seq, hidden, heads);
-        assert_close(&format!("attention b={batch} s={seq} h={hidden} heads={heads}"), &got, &want, 1e-5);
+        for cls_only in [false, true] {
+            let op = AttentionOp {
+                qkv: &gq,
+                inputs: &gin,
+                mask_offset: 2 * region,
+                out: &out,
+                texts: batch,
+                seq,
+                hidden,
+                heads,
+                cls_only,
+            };
+            let what = format!("attention b={batch} s={seq} h={hidden} heads={heads} cls_only={cls_only}");
+            if cls_only {
+                let got = run(&gpu, &out, batch * hidden, &[&kernels.attention(&op)]);
+                let cls: Vec<f64> = (0..batch).flat_map(|b| want[b * seq * hidden..][..hidden].to_vec()).collect();
+                assert_close(&what, &got, &cls, 1e-5);
+            } else {
+                assert_close(&what, &run(&gpu, &out, batch * seq * hidden, &[&kernels.attention(&op)]), &want, 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn head_pools_and_classifies_each_texts_row() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    for &(texts, hidden, labels, stride_rows) in &[(1, 8, 2, 1), (5, 40, 3, 4), (3, 384, 2, 1)] {
+        let kernels = Kernels::new(&gpu, hidden, 8);
+        for int8 in [false, true] {
+            let x = random(&mut rng, texts * stride_rows * hidden, 2.0);
+            let (matrix, dense) = stored(&random(&mut rng, hidden * hidden, 0.3), hidden, hidden, int8);
+            let pooler = upload_matrix(&gpu, "pooler", &matrix, hidden, hidden).unwrap();
+            let bias = random(&mut rng, hidden, 0.3);
+            let head = random(&mut rng, labels * hidden + labels, 0.5);
+            let (gx, gb, gh, out) =
+                (input(&gpu, &x), input(&gpu, &bias), input(&gpu, &head), output(&gpu, texts * labels));
+            let op = HeadOp {
+                x: &gx,
+                x_stride: stride_rows * hidden,
+                pooler: &pooler,
+                pooler_bias: &gb,
+                head: &gh,
+                out: &out,
+                texts,
+                labels,
+            };
+            let got = run(&gpu, &out, texts * labels, &[&kernels.head(&op)]);
+            let want: Vec<f64> = (0..texts)
+                .flat_map(|t| {
+                    let row = &x[t * stride_rows * hidden..][..hidden];
+                    let pooled: Vec<f64> = (0..hidden)
+                        .map(|n| {
+                            let dot: f64 = (0..hidden).map(|k| row[k] as f64 * dense[n * hidden + k] as f64).sum();
+                            (dot + bias[n] as f64).tanh()
+                        })
+                        .collect();
+                    (0..labels)
+                        .map(|l| {
+                            let dot: f64 = (0..hidden).map(|k| pooled[k] * head[l * hidden + k] as f64).sum();
+                            dot + head[labels * hidden + l] as f64
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            assert_close(&format!("head texts={texts} hidden={hidden} int8={int8}"), &got, &want, 1e-5);
+        }
     }
 }
 
 /// Dispatches of one pass read their own uniform slots: two LayerNorms in one pass (the second adds a
-/// residual, so its block differs) equal the same kernels run one per pass. With a one-slot binder the
-/// second falls back to a buffer of its own, with the same result.
+/// residual, so its block differs) equal the same kernels run one per pass.
 #[test]
 fn dispatches_in_one_pass_read_their_own_uniform_slots() {
     let Some(gpu) = gpu() else { return };
-    let kernels = Kernels::new(&gpu, 16);
+    let kernels = Kernels::new(&gpu, 16, 8);
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let (rows, cols, eps) = (7, 40, 1e-5f32);
     let (x, residual) = (random(&mut rng, rows * cols, 2.0), random(&mut rng, rows * cols, 2.0));
-    let (gamma, beta) = (random(&mut rng, cols, 1.5), random(&mut rng, cols, 0.5));
-    let (gx, gr, gg, gb) = (input(&gpu, &x), input(&gpu, &residual), input(&gpu, &gamma), input(&gpu, &beta));
+    let params = [random(&mut rng, cols, 1.5), random(&mut rng, cols, 0.5)].concat();
+    let (gx, gr, gp) = (input(&gpu, &x), input(&gpu, &residual), input(&gpu, &params));
     let (first, second) = (output(&gpu, rows * cols), output(&gpu, rows * cols));
-    let separate_first = run(&gpu, &first, rows * cols, |binder, pass| {
-        kernels.layer_norm(
-            binder,
-            pass,
-            &LayerNormOp { x: &gx, residual: None, gamma: &gg, beta: &gb, out: &first, rows, cols, eps },
-        )
-    });
-    let separate = run(&gpu, &second, rows * cols, |binder, pass| {
-        kernels.layer_norm(
-            binder,
-            pass,
-            &LayerNormOp { x: &first, residual: Some(&gr), gamma: &gg, beta: &gb, out: &second, rows, cols, eps },
-        )
-    });
-    for slots in [2, 1] {
-        let together = run_with(&gpu, &mut Binder::new(&gpu, slots), &second, rows * cols, |binder, pass| {
-            kernels.layer_norm(
-                binder,
-                pass,
-                &LayerNormOp { x: &gx, residual: None, gamma: &gg, beta: &gb, out: &first, rows, cols, eps },
-            );
-            kernels.layer_norm(
-                binder,
-                pass,
-                &LayerNormOp { x: &first, residual: Some(&gr), gamma: &gg, beta: &gb, out: &second, rows, cols, eps },
-            );
-        });
-        assert_eq!(together, separate, "{slots} slot(s)");
-    }
+    let norm = |x, residual, out| LayerNormOp { x, residual, residual_stride: cols, params: &gp, out, rows, cols, eps };
+    let (plain, with_residual) = (norm(&gx, None, &first), norm(&first, Some(&gr), &second));
+    let separate_first = run(&gpu, &first, rows * cols, &[&kernels.layer_norm(&plain)]);
+    let separate = run(&gpu, &second, rows * cols, &[&kernels.layer_norm(&with_residual)]);
+    let together = run(&gpu, &second, rows * cols, &[&kernels.layer_norm(&plain), &kernels.layer_norm(&with_residual)]);
+    assert_eq!(together, separate);
     assert_ne!(separate, separate_first, "the two blocks must differ for the test to mean anything");
 }

@@ -1,12 +1,23 @@
-// Linear layer: y[m, n] = act(sum_k x[m * x_stride + k] * W[n, k] + bias[n]).
-// W is either int8 (4 values per u32, one f32 scale per row and block of 32 along k; weight-only
-// quantization: dequantized here, f32 activations, f32 accumulation) or f32 (bit-cast in the u32 array).
-// The host prepends `const INT8: bool`. Tiles: 64 x 64 outputs per workgroup, 4 x 4 per invocation,
-// k in steps of 32 (one int8 block, so one scale per row and step). Workgroup storage: 16 KiB.
-// act: 0 = none, 1 = GELU (erf form, as HF's "gelu"), 2 = tanh (the pooler), 3 = GELU tanh form ("gelu_new"),
-// 4 = ReLU.
+// Linear layer: y[m, n] = act(sum_k x[m * x_stride + k] * W[n, k] + bias[n]), or, split along k, each
+// split's partial sum into `partial` (split_reduce.wgsl adds them, the bias and the activation).
+// W is int8 (4 values per u32, one f32 scale per row and block of 32 along k; weight-only quantization:
+// dequantized here, f32 activations and accumulation) or f32 (bit-cast in the u32 array).
+//
+// The host prepends `const INT8: bool`, `WG_X` (invocations along n: 16 or 8) and `RM` (rows per
+// invocation: 4 or 1), then activations.wgsl. A workgroup of 16 x WG_X invocations computes a tile of
+// TM = 16 * RM rows by TN = 4 * WG_X columns: invocation (x, y) owns rows y + 16 i (i < RM) and columns
+// x + WG_X j (j < 4), accumulated in RM vec4 registers (no array indexed at run time). The large tile
+// (64 x 64) is for many rows, the small one (16 x 32) and the k split give a small batch enough
+// workgroups to fill a GPU.
+//
+// k runs in steps of TK = 32 (one int8 block, so one scale per weight row and step). Both tiles sit in
+// workgroup memory as vec4 along k, [k / 4][row], the row index swizzled by k / 4 (`row ^ q`, which
+// stays inside the row's aligned group of 8): the inner loop's reads are 8 consecutive vec4 (or one,
+// broadcast) per quarter warp, and the tile stores (8 invocations per row, one vec4 of each k / 4) land
+// in 8 different 16-byte banks: no bank conflicts (modelled in kernels.rs's tests), and no padding, so
+// the large tile takes exactly WebGPU's guaranteed 16 KiB of workgroup memory.
 
-struct Dims { m: u32, n: u32, k: u32, x_stride: u32, k_padded: u32, act: u32, pad0: u32, pad1: u32 }
+struct Dims { m: u32, n: u32, k: u32, x_stride: u32, k_padded: u32, act: u32, k_chunk: u32, splits: u32 }
 
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -14,120 +25,118 @@ struct Dims { m: u32, n: u32, k: u32, x_stride: u32, k_padded: u32, act: u32, pa
 @group(0) @binding(3) var<storage, read> scales: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read_write> partial: array<f32>;
 
-const TM: u32 = 64u;
-const TN: u32 = 64u;
-const TK: u32 = 32u;
-var<workgroup> xs: array<f32, 2048>; // TM x TK
-var<workgroup> ws: array<f32, 2048>; // TN x TK
+const TM: u32 = 16u * RM;
+const TN: u32 = 4u * WG_X;
+const THREADS: u32 = 16u * WG_X;
+var<workgroup> xs: array<vec4<f32>, 8u * TM>;
+var<workgroup> ws: array<vec4<f32>, 8u * TN>;
 
-// erf by Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7 for all x.
-fn erf_approx(v: f32) -> f32 {
-    let a = abs(v);
-    let t = 1.0 / (1.0 + 0.3275911 * a);
-    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    let r = 1.0 - poly * exp(-a * a);
-    return select(-r, r, v >= 0.0);
+// Where k / 4 = q of tile row (or column) r lives.
+fn xs_index(q: u32, r: u32) -> u32 {
+    return q * TM + (r ^ q);
 }
 
-fn activate(v: f32) -> f32 {
-    if (dims.act == 1u) {
-        return 0.5 * v * (1.0 + erf_approx(v * 0.70710678118654752));
-    }
-    if (dims.act == 2u) {
-        return tanh(clamp(v, -15.0, 15.0));
-    }
-    if (dims.act == 3u) {
-        let inner = 0.7978845608028654 * (v + 0.044715 * v * v * v);
-        return 0.5 * v * (1.0 + tanh(clamp(inner, -15.0, 15.0)));
-    }
-    if (dims.act == 4u) {
-        return max(v, 0.0);
-    }
-    return v;
+fn ws_index(q: u32, c: u32) -> u32 {
+    return q * TN + (c ^ q);
 }
 
-fn load_w_tile(tid: u32, col0: u32, k0: u32) {
-    if (INT8) {
-        // 64 rows x 8 words of 4 int8 values; 256 invocations load 2 words each.
-        for (var i = 0u; i < 2u; i++) {
-            let wi = tid + i * 256u;
-            let r = wi / 8u;
-            let cw = wi % 8u;
-            let n = col0 + r;
-            var word = 0u;
-            var scale = 0.0;
-            if (n < dims.n) {
-                word = w[(n * dims.k_padded + k0) / 4u + cw];
-                scale = scales[n * (dims.k_padded / 32u) + k0 / 32u];
-            }
-            for (var j = 0u; j < 4u; j++) {
-                let byte = (word >> (8u * j)) & 0xffu;
-                ws[r * TK + cw * 4u + j] = f32(bitcast<i32>(byte << 24u) >> 24u) * scale;
+fn x_at(r: u32, k: u32) -> f32 {
+    if (r < dims.m && k < dims.k) {
+        return x[r * dims.x_stride + k];
+    }
+    return 0.0;
+}
+
+fn load_tiles(tid: u32, row0: u32, col0: u32, k0: u32) {
+    for (var i = tid; i < 8u * TM; i += THREADS) {
+        let r = i / 8u;
+        let q = i % 8u;
+        let k = k0 + 4u * q;
+        let gr = row0 + r;
+        xs[xs_index(q, r)] = vec4<f32>(x_at(gr, k), x_at(gr, k + 1u), x_at(gr, k + 2u), x_at(gr, k + 3u));
+    }
+    for (var i = tid; i < 8u * TN; i += THREADS) {
+        let c = i / 8u;
+        let q = i % 8u;
+        let n = col0 + c;
+        var v = vec4<f32>(0.0);
+        if (n < dims.n) {
+            if (INT8) {
+                let word = w[(n * dims.k_padded + k0) / 4u + q];
+                v = unpack_int8(word, scales[n * (dims.k_padded / 32u) + k0 / 32u]);
+            } else {
+                let k = k0 + 4u * q;
+                let base = n * dims.k;
+                v = vec4<f32>(
+                    select(0.0, bitcast<f32>(w[base + min(k, dims.k - 1u)]), k < dims.k),
+                    select(0.0, bitcast<f32>(w[base + min(k + 1u, dims.k - 1u)]), k + 1u < dims.k),
+                    select(0.0, bitcast<f32>(w[base + min(k + 2u, dims.k - 1u)]), k + 2u < dims.k),
+                    select(0.0, bitcast<f32>(w[base + min(k + 3u, dims.k - 1u)]), k + 3u < dims.k));
             }
         }
-    } else {
-        for (var i = 0u; i < 8u; i++) {
-            let idx = tid + i * 256u;
-            let r = idx / TK;
-            let c = idx % TK;
-            let n = col0 + r;
-            let kc = k0 + c;
-            var v = 0.0;
-            if (n < dims.n && kc < dims.k) {
-                v = bitcast<f32>(w[n * dims.k + kc]);
-            }
-            ws[r * TK + c] = v;
+        ws[ws_index(q, c)] = v;
+    }
+}
+
+fn products(a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
+}
+
+fn store_one(r: u32, c: u32, split: u32, v: f32) {
+    if (c < dims.n) {
+        if (dims.splits == 1u) {
+            y[r * dims.n + c] = activate(v + bias[c], dims.act);
+        } else {
+            partial[(split * dims.m + r) * dims.n + c] = v;
         }
     }
 }
 
-@compute @workgroup_size(16, 16)
+fn store(r: u32, c0: u32, split: u32, acc: vec4<f32>) {
+    if (r < dims.m) {
+        store_one(r, c0, split, acc.x);
+        store_one(r, c0 + WG_X, split, acc.y);
+        store_one(r, c0 + 2u * WG_X, split, acc.z);
+        store_one(r, c0 + 3u * WG_X, split, acc.w);
+    }
+}
+
+@compute @workgroup_size(WG_X, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let tid = lid.y * 16u + lid.x;
+    let tid = lid.y * WG_X + lid.x;
     let row0 = wid.y * TM;
     let col0 = wid.x * TN;
-    var acc: array<f32, 16>;
-    for (var i = 0u; i < 16u; i++) {
-        acc[i] = 0.0;
-    }
-    for (var k0 = 0u; k0 < dims.k; k0 += TK) {
-        for (var i = 0u; i < 8u; i++) {
-            let idx = tid + i * 256u;
-            let r = idx / TK;
-            let c = idx % TK;
-            let gr = row0 + r;
-            let gc = k0 + c;
-            var v = 0.0;
-            if (gr < dims.m && gc < dims.k) {
-                v = x[gr * dims.x_stride + gc];
-            }
-            xs[r * TK + c] = v;
-        }
-        load_w_tile(tid, col0, k0);
+    let split = wid.z;
+    let k_begin = split * dims.k_chunk;
+    let k_end = min(dims.k, k_begin + dims.k_chunk);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var k0 = k_begin; k0 < k_end; k0 += 32u) {
+        load_tiles(tid, row0, col0, k0);
         workgroupBarrier();
-        for (var kk = 0u; kk < TK; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = xs[(lid.y + 16u * i) * TK + kk];
-                b[i] = ws[(lid.x + 16u * i) * TK + kk];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] = fma(a[i], b[j], acc[i * 4u + j]);
-                }
+        for (var q = 0u; q < 8u; q++) {
+            let b0 = ws[ws_index(q, lid.x)];
+            let b1 = ws[ws_index(q, lid.x + WG_X)];
+            let b2 = ws[ws_index(q, lid.x + 2u * WG_X)];
+            let b3 = ws[ws_index(q, lid.x + 3u * WG_X)];
+            acc0 += products(xs[xs_index(q, lid.y)], b0, b1, b2, b3);
+            if (RM > 1u) {
+                acc1 += products(xs[xs_index(q, lid.y + 16u)], b0, b1, b2, b3);
+                acc2 += products(xs[xs_index(q, lid.y + 32u)], b0, b1, b2, b3);
+                acc3 += products(xs[xs_index(q, lid.y + 48u)], b0, b1, b2, b3);
             }
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        let r = row0 + lid.y + 16u * i;
-        for (var j = 0u; j < 4u; j++) {
-            let c = col0 + lid.x + 16u * j;
-            if (r < dims.m && c < dims.n) {
-                y[r * dims.n + c] = activate(acc[i * 4u + j] + bias[c]);
-            }
-        }
+    let c0 = col0 + lid.x;
+    store(row0 + lid.y, c0, split, acc0);
+    if (RM > 1u) {
+        store(row0 + lid.y + 16u, c0, split, acc1);
+        store(row0 + lid.y + 32u, c0, split, acc2);
+        store(row0 + lid.y + 48u, c0, split, acc3);
     }
 }
