@@ -24,9 +24,10 @@ use tweetguard::weights::quant;
 use tweetguard::{BertConfig, HeadInit, LoadOptions};
 
 use crate::data::LABELS;
+use crate::device::{self, DeviceChoice};
 use crate::input::{self, InputFormat};
 use crate::model_dir::ModelFiles;
-use crate::train::{self, DeviceChoice};
+use crate::step;
 use crate::trainable::{Precision, Trainable};
 
 /// Shapes of well-known checkpoints.
@@ -302,7 +303,7 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let batch = shape.random_batch(&mut rng);
     let trains = matches!(args.mode, BenchMode::Train | BenchMode::Both);
-    let device = train::device(args.device)?;
+    let device = device::device(args.device)?;
     let mut model = Trainable::random(config.clone(), device)?;
 
     let mut infer = Vec::new();
@@ -359,14 +360,14 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
             // The same model for each precision: its weights move between measurements, which changes
             // no timing.
             model.precision = precision;
-            let mut optimizer = train::optimizer(&model, 0.01, None)?;
+            let mut optimizer = step::optimizer(&model, 0.01, None)?;
             let seconds = seconds_per_iteration(args.warmup, args.iters, || {
-                train::train_step(&model, &mut optimizer, &batch, &labels, 1e-5, 1.0)?;
+                step::train_step(&model, &mut optimizer, &batch, &labels, 1e-5, 1.0)?;
                 // The step's last kernels may still be queued on a GPU: count them in.
                 Ok(model.device.synchronize()?)
             })?;
             train.push(TrainTiming {
-                device: train::device_name(&model.device).to_string(),
+                device: device::device_name(&model.device).to_string(),
                 precision,
                 ms_per_step: seconds * 1e3,
                 samples_per_s: shape.batch as f64 / seconds,

@@ -1,5 +1,6 @@
 //! The library behind the `native-trainer` command (`src/main.rs` holds only its command line): data
-//! ([`data`], [`input`]), the trainable model and its optimiser ([`trainable`], [`optim`]), the commands
+//! ([`data`], [`input`]), the trainable model, its optimiser and one training step ([`trainable`], [`optim`],
+//! [`step`], on the [`device`] chosen), the commands
 //! ([`train`], [`eval`], [`export`], [`predict`], [`bench`], [`serve`]) and what they write
 //! ([`model_folder`], [`checkpoint`], [`output`], [`history`], [`plots`]). A library so that the fuzz targets
 //! (`fuzz/`) and the tests can call the readers directly.
@@ -7,6 +8,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod device;
 pub mod eval;
 pub mod evaluation;
 pub mod export;
@@ -21,5 +23,6 @@ pub mod output;
 pub mod plots;
 pub mod predict;
 pub mod serve;
+pub mod step;
 pub mod train;
 pub mod trainable;

@@ -8,51 +8,23 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use candle_core::{Device, Tensor};
-use tweetguard::model::{seed_dropout, Mode};
-use tweetguard::tokenize::{batches_by_length, BertTokenizer, EncodedBatch};
+use candle_core::Device;
+use tweetguard::model::seed_dropout;
+use tweetguard::tokenize::BertTokenizer;
 
 use crate::checkpoint::{self, Checkpoint, TrainerState};
 use crate::data::{self, Dataset, Example};
+use crate::device::{device, device_name, DeviceChoice};
 use crate::evaluation::Evaluation;
 use crate::history::{EpochRecord, StepLoss, TrainingHistory};
 use crate::logging;
 use crate::metrics;
 use crate::model_dir::ModelFiles;
 use crate::model_folder;
-use crate::optim::{clip_factor, grad_norm, AdamW};
+use crate::optim::AdamW;
 use crate::output;
+use crate::step::{bucketed_batches, encode_all, lr_at, optimizer, predict_logits, train_step};
 use crate::trainable::{Precision, Trainable};
-
-/// Where training math runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceChoice {
-    Cpu,
-    Cuda,
-    /// CUDA when built with it and a GPU is present, else CPU.
-    Auto,
-}
-
-/// A short name of a device for logs and reports.
-pub fn device_name(device: &Device) -> &'static str {
-    match device {
-        Device::Cpu => "cpu",
-        Device::Cuda(_) => "cuda",
-        Device::Metal(_) => "metal",
-    }
-}
-
-pub fn device(choice: DeviceChoice) -> Result<Device> {
-    match choice {
-        DeviceChoice::Cpu => Ok(Device::Cpu),
-        DeviceChoice::Cuda if !cfg!(feature = "cuda") => {
-            bail!("this binary was built without CUDA: rebuild with `--features cuda` (docs/cuda.md)")
-        }
-        DeviceChoice::Cuda => Device::new_cuda(0).context("opening CUDA device 0"),
-        DeviceChoice::Auto => Ok(Device::cuda_if_available(0).unwrap_or(Device::Cpu)),
-    }
-}
 
 #[derive(clap::Args, Debug, Clone, serde::Serialize)]
 pub struct TrainArgs {
@@ -120,95 +92,6 @@ pub struct TrainArgs {
     pub save_total_limit: usize,
 }
 
-/// Learning rate at `step` of `total`: linear warmup over `warmup` steps, then linear decay to 0.
-pub fn lr_at(step: usize, total: usize, warmup: usize, peak: f64) -> f64 {
-    if step < warmup {
-        peak * (step + 1) as f64 / warmup as f64
-    } else {
-        peak * (total - step) as f64 / (total - warmup).max(1) as f64
-    }
-}
-
-/// Biases and LayerNorm parameters are not decayed (as in HF examples).
-fn decays(name: &str) -> bool {
-    !(name.ends_with(".bias") || name.contains("LayerNorm"))
-}
-
-/// AdamW over every variable of `model`, decaying the weights that [`decays`] names, with a weight
-/// average of decay `ema_decay` if given.
-pub fn optimizer(model: &Trainable, weight_decay: f64, ema_decay: Option<f64>) -> Result<AdamW> {
-    let optimizer = AdamW::new(model.named_vars(), |name| if decays(name) { weight_decay } else { 0.0 })?;
-    match ema_decay {
-        Some(decay) => optimizer.with_weight_average(decay),
-        None => Ok(optimizer),
-    }
-}
-
-/// One optimisation step on a padded batch: forward with dropout, cross-entropy, backward, gradient
-/// clipping to `max_grad_norm`, AdamW at `lr`. Returns the batch's mean loss; a non-finite loss is an
-/// error and leaves the weights untouched.
-pub fn train_step(
-    model: &Trainable,
-    optimizer: &mut AdamW,
-    batch: &EncodedBatch,
-    labels: &[u32],
-    lr: f64,
-    max_grad_norm: f64,
-) -> Result<f64> {
-    let labels = Tensor::new(labels, &model.device)?;
-    let loss = candle_nn::loss::cross_entropy(&model.forward(batch, Mode::Train)?, &labels)?;
-    let value = loss.to_scalar::<f32>()? as f64;
-    if !value.is_finite() {
-        bail!("the loss became {value}: lower --learning-rate or check the data");
-    }
-    let grads = loss.backward()?;
-    let factor = clip_factor(grad_norm(&grads, optimizer.vars())?, max_grad_norm);
-    optimizer.step(&grads, lr, factor)?;
-    Ok(value)
-}
-
-/// Batches of row indices with little padding: the shuffled rows are cut into pools of 50 batches, each
-/// pool is sorted by length and cut into batches, and the batches are shuffled (seeded).
-pub fn bucketed_batches(encodings: &[tweetguard::tokenize::Encoding], batch_size: usize, seed: u64) -> Vec<Vec<usize>> {
-    use rand::seq::SliceRandom;
-    use rand::SeedableRng;
-    let pool_size = batch_size * 50;
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    for (p, pool) in encodings.chunks(pool_size).enumerate() {
-        let offset = p * pool_size;
-        batches.extend(
-            batches_by_length(pool, batch_size).into_iter().map(|b| b.into_iter().map(|i| i + offset).collect()),
-        );
-    }
-    batches.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed));
-    batches
-}
-
-/// Token ids of every example, computed once.
-pub fn encode_all(encoder: &BertTokenizer, examples: &[&Example]) -> Result<Vec<tweetguard::tokenize::Encoding>> {
-    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-    Ok(encoder.encode(&texts)?)
-}
-
-/// f32 logits of `examples` with the model in inference mode (batched by length, returned in order).
-pub fn predict_logits(
-    model: &Trainable,
-    encoder: &BertTokenizer,
-    examples: &[&Example],
-    batch_size: usize,
-) -> Result<Vec<Vec<f32>>> {
-    let encodings = encode_all(encoder, examples)?;
-    let mut logits = vec![Vec::new(); examples.len()];
-    for chunk in batches_by_length(&encodings, batch_size) {
-        let batch = encoder.pad(&chunk.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
-        let rows = model.forward(&batch, Mode::Infer)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
-        for (&i, row) in chunk.iter().zip(rows) {
-            logits[i] = row;
-        }
-    }
-    Ok(logits)
-}
-
 /// Where a run starts: the pretrained model with zero moments, or a checkpoint.
 struct Start {
     model: Trainable,
@@ -251,109 +134,155 @@ fn start(
     Ok(Start { model, optimizer, completed_epochs: saved.state.completed_epochs, history: saved.state.history })
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
-    let started = Instant::now();
-    if args.resume.is_none() {
-        let earlier = checkpoint::list(&args.output_dir)?;
-        if !earlier.is_empty() && !args.overwrite_output_dir {
-            bail!(
-                "{} holds checkpoints of an earlier run: pass --resume to continue it, or --overwrite-output-dir to start over",
-                args.output_dir.display()
-            );
-        }
-        output::prepare_output_dir(&args.output_dir, args.overwrite_output_dir)?;
-        // A new run's checkpoints must not mix with an earlier run's.
-        checkpoint::remove_all(&args.output_dir)?;
+/// Refuses to start over an earlier run's checkpoints unless asked to, then makes the output folder
+/// ready for a new run (a resumed run keeps its folder as it is).
+fn prepare_output(args: &TrainArgs) -> Result<()> {
+    if args.resume.is_some() {
+        return Ok(());
     }
-    let device = device(args.device)?;
-    let files = ModelFiles::read_for_training(&args.model)?;
-    let mut config = tweetguard::BertConfig::from_json(&files.config)?;
-    config.set_labels(&data::LABELS);
-    let encoder = BertTokenizer::from_json(&files.tokenizer, args.max_seq_length)?;
-    let train_path = args.train_file.clone().unwrap_or_else(data::default_train_file);
-    let val_path = args.validation_file.clone().unwrap_or_else(data::default_validation_file);
-    let train = Dataset::read(&train_path, args.skip_bad_rows, args.limit)?;
-    let validation = Dataset::read(&val_path, args.skip_bad_rows, args.eval_limit)?;
-    train.warn_skipped();
-    validation.warn_skipped();
-    tracing::info!(
-        "training {} on {} rows, validating on {} rows, on {} in {}",
-        args.model.display(),
-        train.examples.len(),
-        validation.examples.len(),
-        device_name(&device),
-        args.precision.as_str()
-    );
-    if args.precision == Precision::Bf16 && device.is_cpu() {
-        tracing::warn!(
-            "--precision bf16 is meant for CUDA: on the CPU it is slower than f32 (2.7x per MiniLM step in `bench`)"
+    let earlier = checkpoint::list(&args.output_dir)?;
+    if !earlier.is_empty() && !args.overwrite_output_dir {
+        bail!(
+            "{} holds checkpoints of an earlier run: pass --resume to continue it, or --overwrite-output-dir to start over",
+            args.output_dir.display()
         );
     }
-    let base_sha256 = checkpoint::fingerprint(&files.weights);
-    let Start { model, mut optimizer, mut completed_epochs, mut history } =
-        start(&args, &files, config, device, &base_sha256)?;
+    output::prepare_output_dir(&args.output_dir, args.overwrite_output_dir)?;
+    // A new run's checkpoints must not mix with an earlier run's.
+    checkpoint::remove_all(&args.output_dir)
+}
 
-    let steps_per_epoch = train.examples.len().div_ceil(args.train_batch_size);
-    let total_steps = ((steps_per_epoch as f64) * args.num_train_epochs).ceil().max(1.0) as usize;
-    let warmup = (args.warmup_ratio * total_steps as f64) as usize;
-    let val_refs: Vec<&Example> = validation.examples.iter().collect();
-    let gold: Vec<u32> = val_refs.iter().map(|e| e.label).collect();
-    let mut step = history.global_step();
-    let mut last_logits = None;
-    while step < total_steps {
-        // Shuffling and dropout depend on the seed and the epoch only, so a resumed run repeats them.
-        let epoch_seed = args.seed.wrapping_add(completed_epochs as u64);
-        seed_dropout(&model.device, epoch_seed)?;
+/// The training and validation splits, read and checked.
+struct Splits {
+    train: Dataset,
+    validation: Dataset,
+}
+
+impl Splits {
+    fn read(args: &TrainArgs) -> Result<Splits> {
+        let train_path = args.train_file.clone().unwrap_or_else(data::default_train_file);
+        let val_path = args.validation_file.clone().unwrap_or_else(data::default_validation_file);
+        let splits = Splits {
+            train: Dataset::read(&train_path, args.skip_bad_rows, args.limit)?,
+            validation: Dataset::read(&val_path, args.skip_bad_rows, args.eval_limit)?,
+        };
+        splits.train.warn_skipped();
+        splits.validation.warn_skipped();
+        Ok(splits)
+    }
+
+    fn validation_refs(&self) -> Vec<&Example> {
+        self.validation.examples.iter().collect()
+    }
+
+    fn gold(&self) -> Vec<u32> {
+        self.validation.examples.iter().map(|e| e.label).collect()
+    }
+}
+
+/// The learning-rate schedule's steps.
+struct Schedule {
+    total: usize,
+    warmup: usize,
+}
+
+impl Schedule {
+    fn new(args: &TrainArgs, train_rows: usize) -> Schedule {
+        let steps_per_epoch = train_rows.div_ceil(args.train_batch_size);
+        let total = ((steps_per_epoch as f64) * args.num_train_epochs).ceil().max(1.0) as usize;
+        Schedule { total, warmup: (args.warmup_ratio * total as f64) as usize }
+    }
+}
+
+/// A run between epochs: the model, its optimiser and what has been done.
+struct Run<'a> {
+    args: &'a TrainArgs,
+    files: ModelFiles,
+    encoder: BertTokenizer,
+    model: Trainable,
+    optimizer: AdamW,
+    completed_epochs: usize,
+    history: TrainingHistory,
+    base_sha256: String,
+}
+
+/// What one epoch of steps did.
+struct EpochTraining {
+    mean_loss: f64,
+    samples_per_s: f64,
+}
+
+impl Run<'_> {
+    fn step(&self) -> usize {
+        self.history.global_step()
+    }
+
+    /// The next epoch's steps (fewer where the schedule ends inside it). Shuffling and dropout depend on
+    /// the seed and the epoch only, so a resumed run repeats them.
+    fn train_epoch(&mut self, train: &Dataset, schedule: &Schedule) -> Result<EpochTraining> {
+        let args = self.args;
+        let epoch_seed = args.seed.wrapping_add(self.completed_epochs as u64);
+        seed_dropout(&self.model.device, epoch_seed)?;
         let order = train.shuffled(epoch_seed);
-        let encodings = encode_all(&encoder, &order)?;
+        let encodings = encode_all(&self.encoder, &order)?;
         let batches = bucketed_batches(&encodings, args.train_batch_size, epoch_seed);
+        let first = self.step();
         let bar = logging::progress_bar(
-            batches.len().min(total_steps - step) as u64,
+            batches.len().min(schedule.total - first) as u64,
             "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
         );
-        bar.set_prefix(format!("{}", completed_epochs + 1));
+        bar.set_prefix(format!("{}", self.completed_epochs + 1));
         let epoch_start = Instant::now();
         let (mut loss_sum, mut seen) = (0f64, 0usize);
-        for rows in &batches {
-            if step >= total_steps {
-                break;
-            }
-            let lr = lr_at(step, total_steps, warmup, args.learning_rate);
-            let batch = encoder.pad(&rows.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
+        for (step, rows) in (first..schedule.total).zip(&batches) {
+            let lr = lr_at(step, schedule.total, schedule.warmup, args.learning_rate);
+            let batch = self.encoder.pad(&rows.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
             let labels: Vec<u32> = rows.iter().map(|&i| order[i].label).collect();
-            let loss = train_step(&model, &mut optimizer, &batch, &labels, lr, args.max_grad_norm)
-                .with_context(|| format!("step {} (epoch {})", step + 1, completed_epochs + 1))?;
+            let loss = train_step(&self.model, &mut self.optimizer, &batch, &labels, lr, args.max_grad_norm)
+                .with_context(|| format!("step {} (epoch {})", step + 1, self.completed_epochs + 1))?;
             loss_sum += loss * rows.len() as f64;
             seen += rows.len();
-            step += 1;
-            history.steps.push(StepLoss { step, loss });
+            self.history.steps.push(StepLoss { step: step + 1, loss });
             let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
             bar.set_message(format!("loss {:.4} lr {lr:.2e} {rate:.1} samples/s", loss_sum / seen as f64));
             bar.inc(1);
         }
         bar.finish_and_clear();
-        let samples_per_s = seen as f64 / epoch_start.elapsed().as_secs_f64();
-        let mut logits = predict_logits(&model, &encoder, &val_refs, args.eval_batch_size)?;
-        let mut last_weights_accuracy = None;
-        if optimizer.has_weight_average() {
-            last_weights_accuracy = Some(Evaluation::from_logits(&logits, &gold).metrics.accuracy);
-            optimizer.swap_weight_average()?;
-            let averaged = predict_logits(&model, &encoder, &val_refs, args.eval_batch_size);
-            optimizer.swap_weight_average()?;
-            logits = averaged?;
+        Ok(EpochTraining {
+            mean_loss: loss_sum / seen.max(1) as f64,
+            samples_per_s: seen as f64 / epoch_start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Validation logits of the weights that are exported (the weight average where one is kept), and
+    /// the last weights' accuracy when those differ.
+    fn validate(&mut self, splits: &Splits) -> Result<(Vec<Vec<f32>>, Option<f64>)> {
+        let (refs, batch) = (splits.validation_refs(), self.args.eval_batch_size);
+        let logits = predict_logits(&self.model, &self.encoder, &refs, batch)?;
+        if !self.optimizer.has_weight_average() {
+            return Ok((logits, None));
         }
-        let eval = Evaluation::from_logits(&logits, &gold);
-        completed_epochs += 1;
+        let last_weights_accuracy = Evaluation::from_logits(&logits, &splits.gold()).metrics.accuracy;
+        self.optimizer.swap_weight_average()?;
+        let averaged = predict_logits(&self.model, &self.encoder, &refs, batch);
+        self.optimizer.swap_weight_average()?;
+        Ok((averaged?, Some(last_weights_accuracy)))
+    }
+
+    /// Records a finished epoch in the history and the log.
+    fn record_epoch(&mut self, trained: EpochTraining, logits: &[Vec<f32>], gold: &[u32], last_weights: Option<f64>) {
+        let eval = Evaluation::from_logits(logits, gold);
+        self.completed_epochs += 1;
         let record = EpochRecord {
-            epoch: completed_epochs,
-            step,
-            train_loss: loss_sum / seen.max(1) as f64,
-            validation_loss: metrics::nll(&logits, &gold, 1.0),
+            epoch: self.completed_epochs,
+            step: self.step(),
+            train_loss: trained.mean_loss,
+            validation_loss: metrics::nll(logits, gold, 1.0),
             validation_accuracy: eval.metrics.accuracy,
             validation_f1: eval.metrics.f1,
             validation_mcc: eval.metrics.mcc,
-            last_weights_accuracy,
-            samples_per_s,
+            last_weights_accuracy: last_weights,
+            samples_per_s: trained.samples_per_s,
         };
         tracing::info!(
             "epoch {}: train loss {:.4}, {:.1} samples/s; validation loss {:.4} accuracy {:.4} F1 {:.4} MCC {:.4}{}",
@@ -364,50 +293,95 @@ pub fn run(args: TrainArgs) -> Result<()> {
             record.validation_accuracy,
             record.validation_f1,
             record.validation_mcc,
-            last_weights_accuracy
-                .map_or(String::new(), |a| format!(" (weight average; last weights: accuracy {a:.4})"))
+            last_weights.map_or(String::new(), |a| format!(" (weight average; last weights: accuracy {a:.4})"))
         );
-        history.epochs.push(record);
+        self.history.epochs.push(record);
+    }
+
+    /// Saves the epoch's checkpoint. One that cannot be written (a full disk) costs only the chance to
+    /// resume from this epoch: training goes on, the epoch is not lost.
+    fn checkpoint(&self) -> Result<()> {
+        let args = self.args;
         let state = TrainerState {
             format_version: checkpoint::FORMAT_VERSION,
-            completed_epochs,
-            global_step: step,
+            completed_epochs: self.completed_epochs,
+            global_step: self.step(),
             seed: args.seed,
-            base_model_sha256: base_sha256.clone(),
-            training_args: serde_json::to_value(&args)?,
-            history: history.clone(),
+            base_model_sha256: self.base_sha256.clone(),
+            training_args: serde_json::to_value(args)?,
+            history: self.history.clone(),
             files_sha256: Default::default(), // filled in by checkpoint::save
         };
-        // A checkpoint that cannot be written (a full disk) costs only the chance to resume from this
-        // epoch: training goes on, the epoch is not lost.
-        match checkpoint::save(&args.output_dir, &state, &model, &optimizer, &files.tokenizer, args.save_total_limit) {
+        let (model, optimizer, tokenizer) = (&self.model, &self.optimizer, &self.files.tokenizer);
+        match checkpoint::save(&args.output_dir, &state, model, optimizer, tokenizer, args.save_total_limit) {
             Ok(saved) => tracing::info!("checkpoint: {}", saved.display()),
-            Err(err) => tracing::warn!("could not write the checkpoint of epoch {completed_epochs}: {err:#}"),
+            Err(err) => tracing::warn!("could not write the checkpoint of epoch {}: {err:#}", self.completed_epochs),
         }
+        Ok(())
+    }
+
+    /// Writes the model folder from the exported weights (the weight average where one is kept) and
+    /// their validation logits (`None`: computed here, for a resumed run with nothing left to train).
+    fn export(mut self, splits: &Splits, last_logits: Option<Vec<Vec<f32>>>) -> Result<model_folder::Outcome> {
+        let args = self.args;
+        if self.optimizer.has_weight_average() {
+            self.optimizer.swap_weight_average()?;
+        }
+        let logits = match last_logits {
+            Some(logits) => logits,
+            None => predict_logits(&self.model, &self.encoder, &splits.validation_refs(), args.eval_batch_size)?,
+        };
+        model_folder::Export {
+            config: self.model.config.clone(),
+            tokenizer: self.files.tokenizer.clone(),
+            hf_weights: self.model.hf_safetensors()?,
+            max_length: args.max_seq_length,
+            validation_logits: logits,
+            validation: splits.validation.examples.clone(),
+            history: self.history,
+            training_args: serde_json::to_value(args)?,
+            source: args.model.display().to_string(),
+        }
+        .write(&args.output_dir)
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let started = Instant::now();
+    prepare_output(&args)?;
+    let device = device(args.device)?;
+    let files = ModelFiles::read_for_training(&args.model)?;
+    let mut config = tweetguard::BertConfig::from_json(&files.config)?;
+    config.set_labels(&data::LABELS);
+    let encoder = BertTokenizer::from_json(&files.tokenizer, args.max_seq_length)?;
+    let splits = Splits::read(&args)?;
+    tracing::info!(
+        "training {} on {} rows, validating on {} rows, on {} in {}",
+        args.model.display(),
+        splits.train.examples.len(),
+        splits.validation.examples.len(),
+        device_name(&device),
+        args.precision.as_str()
+    );
+    if args.precision == Precision::Bf16 && device.is_cpu() {
+        tracing::warn!(
+            "--precision bf16 is meant for CUDA: on the CPU it is slower than f32 (2.7x per MiniLM step in `bench`)"
+        );
+    }
+    let base_sha256 = checkpoint::fingerprint(&files.weights);
+    let Start { model, optimizer, completed_epochs, history } = start(&args, &files, config, device, &base_sha256)?;
+    let mut run = Run { args: &args, files, encoder, model, optimizer, completed_epochs, history, base_sha256 };
+    let schedule = Schedule::new(&args, splits.train.examples.len());
+    let gold = splits.gold();
+    let mut last_logits = None;
+    while run.step() < schedule.total {
+        let trained = run.train_epoch(&splits.train, &schedule)?;
+        let (logits, last_weights) = run.validate(&splits)?;
+        run.record_epoch(trained, &logits, &gold, last_weights);
+        run.checkpoint()?;
         last_logits = Some(logits);
     }
-    // What is exported: the weight average when there is one.
-    if optimizer.has_weight_average() {
-        optimizer.swap_weight_average()?;
-    }
-    // The last epoch's validation logits are current: the model has not changed since. A resumed run
-    // that had nothing left to train computes them here.
-    let logits = match last_logits {
-        Some(logits) => logits,
-        None => predict_logits(&model, &encoder, &val_refs, args.eval_batch_size)?,
-    };
-    let outcome = model_folder::Export {
-        config: model.config.clone(),
-        tokenizer: files.tokenizer.clone(),
-        hf_weights: model.hf_safetensors()?,
-        max_length: args.max_seq_length,
-        validation_logits: logits,
-        validation: validation.examples.clone(),
-        history,
-        training_args: serde_json::to_value(&args)?,
-        source: args.model.display().to_string(),
-    }
-    .write(&args.output_dir)?;
+    let outcome = run.export(&splits, last_logits)?;
     tracing::info!("{}", outcome.summary());
     tracing::info!(
         "done in {:.1} s; model folder: {}",
@@ -422,22 +396,6 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-
-    #[test]
-    fn schedule_warms_up_then_decays_to_zero() {
-        assert!((lr_at(0, 100, 10, 1.0) - 0.1).abs() < 1e-12);
-        assert!((lr_at(9, 100, 10, 1.0) - 1.0).abs() < 1e-12);
-        assert!((lr_at(10, 100, 10, 1.0) - 1.0).abs() < 1e-12);
-        assert!((lr_at(99, 100, 10, 1.0) - 1.0 / 90.0).abs() < 1e-12);
-        assert!(lr_at(55, 100, 0, 1.0) < lr_at(54, 100, 0, 1.0));
-    }
-
-    #[test]
-    fn no_decay_on_biases_and_layer_norm() {
-        assert!(decays("encoder.layer.0.attention.self.query.weight"));
-        assert!(!decays("encoder.layer.0.attention.self.query.bias"));
-        assert!(!decays("embeddings.LayerNorm.weight"));
-    }
 
     /// `TrainArgs` as the command line gives them.
     fn parse(flags: &[&str]) -> TrainArgs {
@@ -616,71 +574,5 @@ mod tests {
         run_with(&["--output-dir", &path(&refused), "--overwrite-output-dir"]).unwrap();
         assert_eq!(checkpoint::list(&refused).unwrap().iter().map(|(e, _)| *e).collect::<Vec<_>>(), [1, 2]);
         let _ = std::fs::remove_dir_all(&tmp);
-    }
-
-    fn tiny_trainable() -> (Trainable, BertTokenizer) {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny");
-        let files = ModelFiles::read_for_training(&dir).unwrap();
-        let config = tweetguard::BertConfig::from_json(&files.config).unwrap();
-        assert_eq!(files.weights_name, "model.safetensors");
-        let model = Trainable::from_checkpoint(config, files.weights.clone(), 0, Device::Cpu).unwrap();
-        (model, BertTokenizer::from_json(&files.tokenizer, 32).unwrap())
-    }
-
-    const TEXTS: [&str; 3] = ["a bot wrote this", "i wrote this myself, honestly", "hi"];
-
-    /// Every trainable tensor receives a non-zero, finite f32 gradient (candle's fused LayerNorm would
-    /// block them), in f32 and through the bf16 casts of mixed precision.
-    #[test]
-    fn every_parameter_gets_a_gradient() {
-        let batch = tiny_trainable().1.encode_batch(&TEXTS).unwrap();
-        for precision in [Precision::F32, Precision::Bf16] {
-            let model = tiny_trainable().0.with_precision(precision);
-            let logits = model.forward(&batch, Mode::Train).unwrap();
-            assert_eq!(logits.dtype(), candle_core::DType::F32);
-            let loss =
-                candle_nn::loss::cross_entropy(&logits, &Tensor::new(&[1u32, 0, 1], &Device::Cpu).unwrap()).unwrap();
-            let grads = loss.backward().unwrap();
-            let named = model.named_vars();
-            assert_eq!(named.len(), 5 + 16 * 2 + 4, "embeddings 5, 16 per layer, pooler 2, classifier 2");
-            for (name, var) in &named {
-                let g = grads.get(var).unwrap_or_else(|| panic!("{precision:?}: {name} has no gradient"));
-                assert_eq!(g.dtype(), candle_core::DType::F32, "{precision:?}: {name}");
-                let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-                assert!(norm > 0.0 && norm.is_finite(), "{precision:?}: {name}: gradient norm {norm}");
-            }
-        }
-    }
-
-    /// Mixed precision computes the f32 model's function: with the same dropout masks, bf16 training
-    /// logits are within bf16 rounding (8 significant bits through 2 layers) of f32's, and the loss's
-    /// gradients point the same way (cosine > 0.99 over all parameters).
-    #[test]
-    fn bf16_steps_follow_f32() {
-        let batch = tiny_trainable().1.encode_batch(&TEXTS).unwrap();
-        let labels = Tensor::new(&[1u32, 0, 1], &Device::Cpu).unwrap();
-        let run = |precision| {
-            let model = tiny_trainable().0.with_precision(precision);
-            seed_dropout(&Device::Cpu, 5).unwrap();
-            let logits = model.forward(&batch, Mode::Train).unwrap();
-            let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
-            let grads = loss.backward().unwrap();
-            let flat: Vec<f32> = model
-                .named_vars()
-                .iter()
-                .flat_map(|(_, v)| grads.get(v).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap())
-                .collect();
-            (logits.flatten_all().unwrap().to_vec1::<f32>().unwrap(), flat)
-        };
-        let (f32_logits, f32_grads) = run(Precision::F32);
-        let (bf16_logits, bf16_grads) = run(Precision::Bf16);
-        assert_ne!(f32_logits, bf16_logits, "the bf16 pass must round somewhere");
-        for (a, b) in f32_logits.iter().zip(&bf16_logits) {
-            assert!((a - b).abs() <= 0.02 + 0.02 * a.abs(), "f32 {a} vs bf16 {b}");
-        }
-        let dot: f64 = f32_grads.iter().zip(&bf16_grads).map(|(a, b)| *a as f64 * *b as f64).sum();
-        let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-        let cosine = dot / (norm(&f32_grads) * norm(&bf16_grads));
-        assert!(cosine > 0.99, "gradient cosine {cosine}");
     }
 }

@@ -1,0 +1,123 @@
+//! One optimisation step and what it needs, shared by `train` and `bench`: the learning-rate schedule,
+//! AdamW over the model's variables (weight decay except on biases and LayerNorm), the step itself
+//! (forward with dropout, cross-entropy, backward, clipping, update), length-bucketed batches, and the
+//! model's validation logits.
+
+use anyhow::{bail, Result};
+use candle_core::{Device, Tensor};
+use tweetguard::model::Mode;
+use tweetguard::tokenize::{batches_by_length, BertTokenizer, EncodedBatch};
+
+use crate::data::Example;
+use crate::optim::{clip_factor, grad_norm, AdamW};
+use crate::trainable::Trainable;
+
+/// Learning rate at `step` of `total`: linear warmup over `warmup` steps, then linear decay to 0.
+pub fn lr_at(step: usize, total: usize, warmup: usize, peak: f64) -> f64 {
+    if step < warmup {
+        peak * (step + 1) as f64 / warmup as f64
+    } else {
+        peak * (total - step) as f64 / (total - warmup).max(1) as f64
+    }
+}
+
+/// Biases and LayerNorm parameters are not decayed (as in HF examples).
+fn decays(name: &str) -> bool {
+    !(name.ends_with(".bias") || name.contains("LayerNorm"))
+}
+
+/// AdamW over every variable of `model`, decaying the weights that [`decays`] names, with a weight
+/// average of decay `ema_decay` if given.
+pub fn optimizer(model: &Trainable, weight_decay: f64, ema_decay: Option<f64>) -> Result<AdamW> {
+    let optimizer = AdamW::new(model.named_vars(), |name| if decays(name) { weight_decay } else { 0.0 })?;
+    match ema_decay {
+        Some(decay) => optimizer.with_weight_average(decay),
+        None => Ok(optimizer),
+    }
+}
+
+/// One optimisation step on a padded batch: forward with dropout, cross-entropy, backward, gradient
+/// clipping to `max_grad_norm`, AdamW at `lr`. Returns the batch's mean loss; a non-finite loss is an
+/// error and leaves the weights untouched.
+pub fn train_step(
+    model: &Trainable,
+    optimizer: &mut AdamW,
+    batch: &EncodedBatch,
+    labels: &[u32],
+    lr: f64,
+    max_grad_norm: f64,
+) -> Result<f64> {
+    let labels = Tensor::new(labels, &model.device)?;
+    let loss = candle_nn::loss::cross_entropy(&model.forward(batch, Mode::Train)?, &labels)?;
+    let value = loss.to_scalar::<f32>()? as f64;
+    if !value.is_finite() {
+        bail!("the loss became {value}: lower --learning-rate or check the data");
+    }
+    let grads = loss.backward()?;
+    let factor = clip_factor(grad_norm(&grads, optimizer.vars())?, max_grad_norm);
+    optimizer.step(&grads, lr, factor)?;
+    Ok(value)
+}
+
+/// Batches of row indices with little padding: the shuffled rows are cut into pools of 50 batches, each
+/// pool is sorted by length and cut into batches, and the batches are shuffled (seeded).
+pub fn bucketed_batches(encodings: &[tweetguard::tokenize::Encoding], batch_size: usize, seed: u64) -> Vec<Vec<usize>> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let pool_size = batch_size * 50;
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for (p, pool) in encodings.chunks(pool_size).enumerate() {
+        let offset = p * pool_size;
+        batches.extend(
+            batches_by_length(pool, batch_size).into_iter().map(|b| b.into_iter().map(|i| i + offset).collect()),
+        );
+    }
+    batches.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed));
+    batches
+}
+
+/// Token ids of every example, computed once.
+pub fn encode_all(encoder: &BertTokenizer, examples: &[&Example]) -> Result<Vec<tweetguard::tokenize::Encoding>> {
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    Ok(encoder.encode(&texts)?)
+}
+
+/// f32 logits of `examples` with the model in inference mode (batched by length, returned in order).
+pub fn predict_logits(
+    model: &Trainable,
+    encoder: &BertTokenizer,
+    examples: &[&Example],
+    batch_size: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let encodings = encode_all(encoder, examples)?;
+    let mut logits = vec![Vec::new(); examples.len()];
+    for chunk in batches_by_length(&encodings, batch_size) {
+        let batch = encoder.pad(&chunk.iter().map(|&i| &encodings[i]).collect::<Vec<_>>());
+        let rows = model.forward(&batch, Mode::Infer)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
+        for (&i, row) in chunk.iter().zip(rows) {
+            logits[i] = row;
+        }
+    }
+    Ok(logits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_zero() {
+        assert!((lr_at(0, 100, 10, 1.0) - 0.1).abs() < 1e-12);
+        assert!((lr_at(9, 100, 10, 1.0) - 1.0).abs() < 1e-12);
+        assert!((lr_at(10, 100, 10, 1.0) - 1.0).abs() < 1e-12);
+        assert!((lr_at(99, 100, 10, 1.0) - 1.0 / 90.0).abs() < 1e-12);
+        assert!(lr_at(55, 100, 0, 1.0) < lr_at(54, 100, 0, 1.0));
+    }
+
+    #[test]
+    fn no_decay_on_biases_and_layer_norm() {
+        assert!(decays("encoder.layer.0.attention.self.query.weight"));
+        assert!(!decays("encoder.layer.0.attention.self.query.bias"));
+        assert!(!decays("embeddings.LayerNorm.weight"));
+    }
+}
