@@ -6,12 +6,13 @@
 //! uniform buffer ([`Uniforms`]), chosen at record time with a dynamic offset. So a call creates no
 //! bind group and no buffer, and writes every block with one upload. Variants (int8 or f32 weights,
 //! tile shapes, the head size) are constants the host puts at the top of the source, after which the
-//! shared WGSL (`activations.wgsl`, `norm_rows.wgsl`) follows.
+//! shared WGSL (`activations.wgsl`, `norm_rows.wgsl`, `layer_norm_row.wgsl`) follows.
 
 use super::device::Gpu;
 
 const ACTIVATIONS: &str = include_str!("shaders/activations.wgsl");
 const NORM_ROWS: &str = include_str!("shaders/norm_rows.wgsl");
+const LAYER_NORM_ROW: &str = include_str!("shaders/layer_norm_row.wgsl");
 const MATMUL: &str = include_str!("shaders/matmul.wgsl");
 const SPLIT_REDUCE: &str = include_str!("shaders/split_reduce.wgsl");
 const LAYERNORM: &str = include_str!("shaders/layernorm.wgsl");
@@ -494,7 +495,7 @@ impl Kernels {
         ]);
         let embed_layout = layout(gpu, "embed_norm", &[Read, Read, Read, Read, Write]);
         let embed_norm = |variant: usize| {
-            let source = format!("{}{ACTIVATIONS}{NORM_ROWS}{EMBED_NORM}", int8(variant));
+            let source = format!("{}{ACTIVATIONS}{NORM_ROWS}{LAYER_NORM_ROW}{EMBED_NORM}", int8(variant));
             Kernel::new(gpu, "embed_norm", &source, &embed_layout)
         };
         let head_layout = layout(gpu, "head", &[Read, Read, Read, Read, Read, Write]);
@@ -511,7 +512,11 @@ impl Kernels {
                 [matmul(1, Tile::Large), matmul(1, Tile::Small)],
             ],
             split_reduce: single("split_reduce", format!("{ACTIVATIONS}{SPLIT_REDUCE}"), &[Read, Read, Write]),
-            layernorm: single("layernorm", format!("{NORM_ROWS}{LAYERNORM}"), &[Read, Read, Read, Write]),
+            layernorm: single(
+                "layernorm",
+                format!("{NORM_ROWS}{LAYER_NORM_ROW}{LAYERNORM}"),
+                &[Read, Read, Read, Write],
+            ),
             embed_norm: [embed_norm(0), embed_norm(1)],
             attention: single("attention", format!("{attention}{ATTENTION}"), &[Read, Read, Write]),
             head: [head(0), head(1)],

@@ -3,7 +3,7 @@
 // are one buffer of rows (word rows, then position rows from `position_row0`, then token-type rows from
 // `type_row0`), int8 (block-32 scales) or f32 as the host's `const INT8: bool` says; ids and types come
 // from the inputs buffer (types at `types_offset`); params holds gamma then beta. One workgroup of 64
-// invocations per token; the host prepends activations.wgsl and norm_rows.wgsl.
+// invocations per token; the host prepends activations.wgsl, norm_rows.wgsl and layer_norm_row.wgsl.
 
 struct Dims { tokens: u32, seq: u32, hidden: u32, k_padded: u32, types_offset: u32, position_row0: u32, type_row0: u32, eps: f32 }
 
@@ -28,25 +28,19 @@ fn embedding(t: u32, c: u32) -> f32 {
     return table_at(word, c) + table_at(dims.position_row0 + t % dims.seq, c) + table_at(dims.type_row0 + token_type, c);
 }
 
+fn norm_value(t: u32, c: u32) -> f32 {
+    return embedding(t, c);
+}
+
+fn norm_output(t: u32, c: u32, v: f32) {
+    out[t * dims.hidden + c] = v;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let tid = lid.x;
     let t = wid.x + wid.y * 65535u;
     if (t >= dims.tokens) {
         return; // uniform per workgroup
     }
-    var s = 0.0;
-    for (var c = tid; c < dims.hidden; c += 64u) {
-        s += embedding(t, c);
-    }
-    let mean = row_sum(tid, s) / f32(dims.hidden);
-    var sq = 0.0;
-    for (var c = tid; c < dims.hidden; c += 64u) {
-        let d = embedding(t, c) - mean;
-        sq += d * d;
-    }
-    let inv = inverseSqrt(row_sum(tid, sq) / f32(dims.hidden) + dims.eps);
-    for (var c = tid; c < dims.hidden; c += 64u) {
-        out[t * dims.hidden + c] = (embedding(t, c) - mean) * inv * params[c] + params[dims.hidden + c];
-    }
+    normalize_row(lid.x, t, dims.hidden, dims.eps);
 }
