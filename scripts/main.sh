@@ -6,7 +6,7 @@
 # int8; its MODEL_CARD.md says how it was made) without training anything. Variables:
 #   MODEL=DIR     serve another model folder instead (an export's OUT/ or OUT/model/)
 #   TRAIN=1       fine-tune a new model first with the shipped model's recipe (all 20,712 rows, 3 epochs,
-#                 release build: 50 minutes on 2 CPU cores with builds beside it) into RUN_DIR (default runs/minilm),
+#                 release build: about 26 minutes on 2 quiet CPU cores) into RUN_DIR (default runs/minilm),
 #                 reused on the next run; TRAIN_EPOCHS and TRAIN_LIMIT (rows) shorten it
 #   PORT=P        the port (default 8080)
 set -euo pipefail
