@@ -109,6 +109,9 @@ impl LayerNorm {
     }
 }
 
+/// HF `BertEmbeddings`, absolute positions only ([modeling_bert.py#L53][hf]).
+///
+/// [hf]: https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/bert/modeling_bert.py#L53
 struct Embeddings {
     word: Embedding,
     position: Embedding,
@@ -141,6 +144,14 @@ impl Embeddings {
     }
 }
 
+/// HF `BertAttention` ([#L296][attention]), which merges two HF modules into one here: `BertSelfAttention`
+/// ([#L139][self]: Q, K and V projections, scaled dot-product attention with the additive padding mask,
+/// probability dropout) and `BertSelfOutput` ([#L282][output]: output projection, dropout, residual,
+/// LayerNorm). Encoder-only: no cross-attention, cache or relative positions.
+///
+/// [attention]: https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/bert/modeling_bert.py#L296
+/// [self]: https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/bert/modeling_bert.py#L139
+/// [output]: https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/bert/modeling_bert.py#L282
 struct SelfAttention {
     query: Linear,
     key: Linear,
@@ -270,6 +281,11 @@ fn rows_linear(rows: &Tensor, linears: &[&Linear]) -> candle_core::Result<Tensor
     rows.matmul(&weight.t()?)?.broadcast_add(&bias)
 }
 
+/// HF `BertIntermediate` ([#L325][intermediate]: dense + activation) and `BertOutput` ([#L340][output]:
+/// dense, dropout, residual, LayerNorm) as one block.
+///
+/// [intermediate]: https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/bert/modeling_bert.py#L325
+/// [output]: https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/bert/modeling_bert.py#L340
 struct FeedForward {
     intermediate: Linear,
     output: Linear,
@@ -311,12 +327,24 @@ impl FeedForward {
     }
 }
 
+/// HF `BertLayer` ([#L354][layer]): attention, then the feed-forward block. The layers run in order as in
+/// `BertEncoder` ([#L419][encoder]), in [`BertClassifier::encode`].
+///
+/// [layer]: https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/bert/modeling_bert.py#L354
+/// [encoder]: https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/bert/modeling_bert.py#L419
 struct EncoderLayer {
     attention: SelfAttention,
     feed_forward: FeedForward,
 }
 
-/// BERT with a sequence-classification head.
+/// BERT with a sequence-classification head: HF `BertForSequenceClassification` ([#L1072][head]: dropout,
+/// then the classifier on the pooled output), merged with the `BertModel` it wraps ([#L594][model]:
+/// embeddings, encoder) and `BertPooler` ([#L451][pooler]: dense + tanh on the `[CLS]` row). The links
+/// pin transformers 5.17.0, the version the test goldens come from.
+///
+/// [head]: https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/bert/modeling_bert.py#L1072
+/// [model]: https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/bert/modeling_bert.py#L594
+/// [pooler]: https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/bert/modeling_bert.py#L451
 pub struct BertClassifier {
     embeddings: Embeddings,
     layers: Vec<EncoderLayer>,
