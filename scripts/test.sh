@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: native (parity with PyTorch goldens, int8 format, tokenizer parity with the Python
 # wheel, bad input, CLI), the web page end to end (native-trainer serve + chromedriver), and the core in
-# headless Chromium (the same parity and error cases on a page and in a dedicated worker). Installs
+# headless Chromium and Firefox ESR (the same parity and error cases on a page and in a dedicated worker). Installs
 # prerequisites first (scripts/setup-tests.sh), so it works on a fresh machine.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -34,6 +34,10 @@ cargo test --workspace
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
 stage "browser tests, simd128 build (headless Chromium: page and dedicated worker)"
 cargo test -p tweetguard --target wasm32-unknown-unknown --test browser_page --test browser_worker
+
+stage "browser tests, simd128 build in Firefox ESR (page and dedicated worker; it has no WebGPU, so those cases skip and say so)"
+env -u CHROMEDRIVER GECKODRIVER="${GECKODRIVER:-$(command -v geckodriver)}" \
+  cargo test -p tweetguard --target wasm32-unknown-unknown --test browser_page --test browser_worker
 
 stage "browser tests, relaxed-SIMD build (what Chromium runs: the relaxed int8 kernels, checked to have run)"
 cargo test -p tweetguard --target wasm32-unknown-unknown --target-dir target/relaxed \

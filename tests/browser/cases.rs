@@ -12,6 +12,8 @@ use tweetguard::{Classifier, HeadInit, LoadOptions, ModelBytes};
 
 #[path = "../common/int8_cases.rs"]
 mod int8_cases;
+#[path = "../common/encoder_reference.rs"]
+mod encoder_reference;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -222,16 +224,31 @@ async fn huge_and_empty_texts() {
     assert_eq!(out.results[0].logits, out.results[1].logits);
 }
 
+/// Whether this browser has the WebGPU API at all (`navigator.gpu`, on a page or in a worker): Firefox ESR
+/// has none.
+fn browser_has_webgpu() -> bool {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
+    !navigator.is_undefined() && Reflect::get(&navigator, &"gpu".into()).is_ok_and(|gpu| !gpu.is_undefined())
+}
+
+/// A visible skip where the browser has no WebGPU API; where it has one but offers no adapter, the same
+/// skip, except in a build with `CI=true` (headless Chromium there must offer SwiftShader), which fails.
+fn skip_without_webgpu(why: &str) {
+    if browser_has_webgpu() {
+        assert!(option_env!("CI").is_none(), "CI=true but this browser offers no WebGPU adapter: {why}");
+    }
+    wasm_bindgen_test::console_log!("SKIPPED: no WebGPU adapter in this browser ({why})");
+}
+
 /// The forced-WebGPU classifier on the browser's adapter (SwiftShader in headless Chromium), or `None`
-/// with a visible skip where the browser exposes none. Built with `CI=true`, a missing adapter fails.
+/// after [`skip_without_webgpu`].
 async fn webgpu(weights: &[u8]) -> Option<Classifier> {
     let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights: weights.into() };
     let options = LoadOptions { backend: tweetguard::BackendChoice::WebGpu, ..Default::default() };
     match Classifier::load(bytes, options).await {
         Ok(classifier) => Some(classifier),
         Err(err) => {
-            assert!(option_env!("CI").is_none(), "CI=true but this browser offers no WebGPU adapter: {err}");
-            wasm_bindgen_test::console_log!("SKIPPED: no WebGPU adapter in this browser ({err})");
+            skip_without_webgpu(&err.to_string());
             None
         }
     }
@@ -335,19 +352,15 @@ fn browser_counts(calls: &Object) -> tweetguard::backend::webgpu::ApiCounts {
 /// twice, submits once and reads back once, whether it is one pass or several.
 #[wasm_bindgen_test]
 async fn webgpu_calls_after_warm_up_create_nothing_and_submit_and_read_back_once() {
-    if Reflect::get(&js_sys::global(), &"GPUDevice".into()).map_or(true, |v| v.is_undefined()) {
-        assert!(option_env!("CI").is_none(), "CI=true but this browser has no WebGPU");
-        return wasm_bindgen_test::console_log!("SKIPPED: this browser has no WebGPU");
+    if !browser_has_webgpu() {
+        return skip_without_webgpu("no navigator.gpu");
     }
     let calls = browser_webgpu_counters();
     let bytes = ModelBytes { config: CONFIG, tokenizer: TOKENIZER, weights: WEIGHTS_INT8.into() };
     let options = LoadOptions { backend: tweetguard::BackendChoice::WebGpu, batch_size: Some(8), ..Default::default() };
     let gpu = match Classifier::load(bytes, options).await {
         Ok(classifier) => classifier,
-        Err(err) => {
-            assert!(option_env!("CI").is_none(), "CI=true but this browser offers no WebGPU adapter: {err}");
-            return wasm_bindgen_test::console_log!("SKIPPED: no WebGPU adapter in this browser ({err})");
-        }
+        Err(err) => return skip_without_webgpu(&err.to_string()),
     };
     let goldens: Vec<Golden> = serde_json::from_slice(GOLDENS).unwrap();
     let texts: Vec<&str> = goldens.iter().map(|g| g.text.as_str()).cycle().take(30).collect();
@@ -366,4 +379,12 @@ async fn webgpu_calls_after_warm_up_create_nothing_and_submit_and_read_back_once
         assert!(ours.uploads <= 2, "{} texts: {ours:?}", shape.len());
         assert_eq!((ours.submits, ours.readbacks), (1, 1), "{} texts: {ours:?}", shape.len());
     }
+}
+
+/// Our encoder against candle-transformers' `BertModel` on the wasm build (the native test runs it on
+/// MiniLM too): the tiny fixture's last hidden states, padding included, within `tolerance::FLOAT`.
+#[wasm_bindgen_test]
+fn encoder_matches_candle_transformers_on_wasm() {
+    let summary = encoder_reference::compare("tiny (wasm)", CONFIG, TOKENIZER, WEIGHTS_F32.to_vec());
+    wasm_bindgen_test::console_log!("{summary}");
 }
