@@ -10,10 +10,10 @@ use tweetguard::bindings::JsClassifier;
 use tweetguard::tolerance::{Tolerance, DECISIVE_MARGIN, FLOAT, INT8_COMPUTE, WEBGPU};
 use tweetguard::{Classifier, HeadInit, LoadOptions, ModelBytes};
 
-#[path = "../common/int8_cases.rs"]
-mod int8_cases;
 #[path = "../common/encoder_reference.rs"]
 mod encoder_reference;
+#[path = "../common/int8_cases.rs"]
+mod int8_cases;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
