@@ -72,11 +72,14 @@ def main():
             state = webdriver(base, "POST", s + "/execute/sync", {"script": "const r = document.querySelector('[data-testid=bench-result]'); return [r.dataset.state, r.textContent];", "args": []})
             if state[0] in ("done", "error"):
                 print(state[1])
+                failed = state[0] == "error"
                 break
             time.sleep(1.0)
         else:
             sys.exit("the benchmark did not finish in time")
         webdriver(base, "DELETE", s)
+        if failed:
+            sys.exit(1)
     finally:
         driver.terminate()
         server.terminate()

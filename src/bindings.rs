@@ -40,6 +40,10 @@ export interface ClassifierInfo {
   untrainedHead: boolean; temperature: number;
   /** What computes the CPU path's logits, e.g. "int8 wasm-relaxed-simd"; absent while only the GPU is loaded. */
   cpuKernel?: string;
+  /** Why those kernels, where a short race at load chose them, with its times. */
+  cpuKernelReason?: string;
+  /** False in a development build of the wasm module (the benchmark page refuses to time one). */
+  optimized: boolean;
   /** Bytes of wasm memory after load (its high-water mark). */
   heapBytes?: number;
 }

@@ -93,6 +93,13 @@ pub struct ModelInfo {
     /// `avx512-vnni`) or `"f32 reference"`; absent while only the GPU is loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_kernel: Option<String>,
+    /// Why those kernels, where a race at load chose them (the relaxed-SIMD build on a CPU whose speed
+    /// decides between relaxed SIMD and `simd128`), with the times.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_kernel_reason: Option<String>,
+    /// False in a development build of the crate (debug assertions on, our code barely optimised): the
+    /// benchmark page refuses to time one.
+    pub optimized: bool,
     /// True when the head was freshly initialised: the labels mean nothing yet.
     pub untrained_head: bool,
     pub temperature: f32,
@@ -160,6 +167,8 @@ impl Classifier {
             backend: self.engine.kind().as_str().to_string(),
             adapter: self.engine.adapter(),
             cpu_kernel: self.engine.cpu_kernel(),
+            cpu_kernel_reason: self.engine.cpu_kernel_reason(),
+            optimized: !cfg!(debug_assertions),
             untrained_head: self.untrained_head,
             temperature: self.temperature,
             heap_bytes: wasm_heap_bytes(),

@@ -108,6 +108,8 @@ fn classifier_info_is_declared_as_rust_writes_it() {
         backend: "cpu".into(),
         adapter: some.then(|| "SwiftShader".into()),
         cpu_kernel: some.then(|| "int8 wasm-simd128".into()),
+        cpu_kernel_reason: some.then(|| "raced at load".into()),
+        optimized: some,
         untrained_head: false,
         temperature: 1.0,
         heap_bytes: some.then_some(1 << 26),

@@ -120,6 +120,11 @@ async function runBenchmark() {
       return true;
     });
     const loadMs = performance.now() - loadStart;
+    if (ready.info.optimized === false && params.get('dev') !== '1') {
+      throw new Error('This wasm package is a development build (scripts/build-wasm.sh --dev, which the tests make): '
+        + 'its timings say nothing about what users get. Build the release package with scripts/build-wasm.sh, '
+        + 'or add dev=1 to the URL to time it anyway.');
+    }
     // Every worker of the pool loaded before timing (the followers load after the first).
     const workers = await client.allReady();
     const poolMs = performance.now() - loadStart;
@@ -193,8 +198,10 @@ async function runBenchmark() {
       modelFrom: ready.stats?.downloaded === 0 ? 'cache' : 'network',
       model: { dtype: ready.info.dtype, maxLength: ready.info.maxLength, labels: ready.info.labels },
       cpuKernel: ready.info.cpuKernel ?? null,
+      cpuKernelReason: ready.info.cpuKernelReason ?? null,
       wasmHeapBytes: ready.info.heapBytes ?? null,
       wasmBuild: ready.info.wasmBuild ?? null,
+      optimized: ready.info.optimized ?? null,
       workers: workers.ready,
       allWorkersLoadMs: round(poolMs),
       ...(profile ? { profile } : {}),

@@ -79,6 +79,14 @@ impl CpuBackend {
         }
     }
 
+    /// Why [`Self::kernel`]'s instruction set was chosen, where a race at load chose it.
+    pub fn kernel_reason(&self) -> Option<String> {
+        match self {
+            CpuBackend::Int8(engine) => engine.isa_reason().map(str::to_string),
+            CpuBackend::Reference { .. } => None,
+        }
+    }
+
     /// The time of each operation of one pass over `batch`, with its logits; only the int8 engine times
     /// its operations.
     pub fn profile(&self, batch: &EncodedBatch) -> Result<Option<KernelProfile>> {

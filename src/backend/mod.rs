@@ -241,6 +241,11 @@ impl Engine {
         self.cpu.lock().ok()?.as_ref().map(|cpu| cpu.kernel())
     }
 
+    /// Why the CPU path's kernels were chosen, where a race at load chose them.
+    pub fn cpu_kernel_reason(&self) -> Option<String> {
+        self.cpu.lock().ok()?.as_ref().and_then(|cpu| cpu.kernel_reason())
+    }
+
     /// Whether a call has fallen back from the GPU already (the reason is then set).
     fn fell_back(&self) -> bool {
         self.reason.lock().map(|r| r.is_some()).unwrap_or(true)

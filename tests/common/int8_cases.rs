@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use tweetguard::backend::int8::gemm::{
-    matmul, quantize_block, quantize_block_portable, reference_matmul, Isa, PackedMatrix, QuantizedRows,
+    matmul, quantize_block, quantize_block_portable, reference_matmul, GemmScratch, Isa, PackedMatrix, QuantizedRows,
 };
 use tweetguard::weights::quant::QuantizedMatrix;
 
@@ -81,6 +81,9 @@ const SHAPES: [(usize, usize, usize); 9] = [
 pub fn every_kernel_matches_the_reference() {
     let isas = Isa::available();
     assert!(isas.contains(&Isa::Scalar));
+    // One scratch for every call, as the engine keeps it: a call must not depend on what an earlier,
+    // larger one left there.
+    let mut scratch = GemmScratch::default();
     eprintln!("int8 kernels here: {:?}", isas.iter().map(|i| i.name()).collect::<Vec<_>>());
     for (i, &(rows, n, k)) in SHAPES.iter().enumerate() {
         for kind in [Kind::Random, Kind::Degenerate, Kind::Saturated] {
@@ -89,7 +92,7 @@ pub fn every_kernel_matches_the_reference() {
             let packed = PackedMatrix::pack(&w, &bias);
             for &isa in &isas {
                 let mut got = vec![f32::NAN; rows * n];
-                matmul(isa, &x, &packed, &mut got, n);
+                matmul(isa, &x, &packed, &mut got, n, &mut scratch);
                 for (j, (g, r)) in got.iter().zip(&want).enumerate() {
                     assert!(
                         g.to_bits() == r.to_bits(),
@@ -122,7 +125,7 @@ pub fn integer_dot_products_are_exact() {
     let packed = PackedMatrix::pack(&w, &vec![0.0; n]);
     for isa in Isa::available() {
         let mut got = vec![0f32; rows * n];
-        matmul(isa, &x, &packed, &mut got, n);
+        matmul(isa, &x, &packed, &mut got, n, &mut GemmScratch::default());
         for r in 0..rows {
             for c in 0..n {
                 let exact: i64 = (0..k)

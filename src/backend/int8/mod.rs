@@ -9,6 +9,7 @@
 //! is reused by later calls. The tolerance of these semantics against the reference (int8 weights, f32
 //! activations) is in docs/weight-format.md.
 
+mod choice;
 pub mod gemm;
 mod ops;
 #[cfg(target_arch = "wasm32")]
@@ -21,7 +22,7 @@ use std::sync::Mutex;
 use candle_nn::Init;
 
 pub use gemm::Isa;
-use gemm::{PackedMatrix, QuantizedRows};
+use gemm::{GemmScratch, PackedMatrix, QuantizedRows};
 use ops::AttentionScratch;
 
 use super::KernelProfile;
@@ -114,6 +115,7 @@ struct Buffer {
 struct Arena {
     slots: [Buffer; 7],
     gathered: QuantizedRows,
+    gemm: GemmScratch,
     attention: AttentionScratch,
 }
 
@@ -180,6 +182,8 @@ impl Ragged {
 /// A model loaded into the int8 engine.
 pub struct Int8Engine {
     isa: Isa,
+    /// Why `isa` runs, where a race at load chose it ([`choice`]).
+    isa_reason: Option<String>,
     weights: Weights,
     hidden: usize,
     heads: usize,
@@ -192,7 +196,10 @@ pub struct Int8Engine {
 impl Int8Engine {
     /// Packs the model described by `config` from `store` for the fastest instruction set here.
     pub fn load(store: &WeightStore, config: &BertConfig, labels: usize) -> Result<Self> {
-        Self::load_with(store, config, labels, Isa::best())
+        let choice = choice::fastest();
+        let mut engine = Self::load_with(store, config, labels, choice.isa)?;
+        engine.isa_reason = choice.reason;
+        Ok(engine)
     }
 
     /// As [`Self::load`], on a given instruction set (tests compare them).
@@ -255,6 +262,7 @@ impl Int8Engine {
         };
         Ok(Self {
             isa,
+            isa_reason: None,
             weights,
             hidden: h,
             heads: config.num_attention_heads,
@@ -268,6 +276,11 @@ impl Int8Engine {
     /// The instruction set the matrix multiplies run on.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// Why [`Self::isa`] runs, where a race between kernels at load chose it (with their times).
+    pub fn isa_reason(&self) -> Option<&str> {
+        self.isa_reason.as_deref()
     }
 
     /// Bytes of weights the engine holds.
@@ -456,6 +469,7 @@ impl pass::Ops for Run<'_> {
         let mut out = self.take(output, rows, w.n);
         // The quantized input rows, gathered when only the [CLS] rows of a per-token slot are wanted.
         let mut gathered = std::mem::take(&mut self.arena.gathered);
+        let mut scratch = std::mem::take(&mut self.arena.gemm);
         let source = &self.slot(input).quantized;
         let x = if in_layout == rows {
             source
@@ -466,8 +480,9 @@ impl pass::Ops for Run<'_> {
             }
             &gathered
         };
-        gemm::matmul(engine.isa, x, w, &mut out.values, w.n);
+        gemm::matmul(engine.isa, x, w, &mut out.values, w.n, &mut scratch);
         self.arena.gathered = gathered;
+        self.arena.gemm = scratch;
         self.lap(linear.role());
         let epilogue_label = match epilogue {
             Epilogue::None => None,

@@ -1,12 +1,14 @@
-//! wasm kernels of [`super::gemm`]: the activation quantizer of a whole block, and the micro-kernels, relaxed SIMD (`i32x4.dot_i8x16_i7x16_add`, 16 multiply-adds per
-//! instruction; in the build made with `+relaxed-simd`) and baseline `simd128` (`i32x4.dot_i16x8_s` on
-//! values widened to 16 bits; every build). Each computes exactly [`super::gemm::tile_scalar`]. The relaxed
+//! wasm kernels of [`super::gemm`]: the activation quantizer of a whole block, and the micro-kernels, relaxed
+//! SIMD (`i32x4.dot_i8x16_i7x16_add`, 16 multiply-adds per instruction; in the build made with
+//! `+relaxed-simd`) and baseline `simd128` (`i32x4.dot_i16x8_s` on values widened to 16 bits; every build):
+//! on bytes for calls of few rows, on operands widened once per call otherwise ([`tile_widened`]). Each
+//! computes exactly [`super::gemm::tile_scalar`]. The relaxed
 //! instruction is checked on known inputs before use ([`relaxed_dot_is_exact`]): an engine may treat a
 //! second operand above 127 either way, and one (Node 20) was seen to get even in-range inputs wrong.
 
 use std::arch::wasm32::*;
 
-use super::gemm::{block_quantizer, Tile, MAX_ROWS, PANEL, Q_MAX, ROUNDER};
+use super::gemm::{block_quantizer, Tile, WideTile, MAX_ROWS, PANEL, Q_MAX, ROUNDER};
 use crate::weights::quant::BLOCK;
 
 /// Chunks of 4 input values per block.
@@ -70,9 +72,15 @@ unsafe fn block_start(t: &Tile, m: usize, b: usize) -> [v128; 4] {
 /// `sums[g] += convert(dots[g]) * (scales[g] * row scale)` for the four 4-column groups of a panel.
 #[inline(always)]
 unsafe fn scale_block(t: &Tile, m: usize, b: usize, sums: &mut [v128; 4], dots: &[v128; 4]) {
-    let row_scale = f32x4_splat(*t.a_scales.add(m * t.blocks + b));
+    scale_sums(t.scales.add(b * PANEL), *t.a_scales.add(m * t.blocks + b), sums, dots)
+}
+
+/// [`scale_block`] with the block's `PANEL` weight scales at `scales`.
+#[inline(always)]
+unsafe fn scale_sums(scales: *const f32, row_scale: f32, sums: &mut [v128; 4], dots: &[v128; 4]) {
+    let row_scale = f32x4_splat(row_scale);
     for g in 0..4 {
-        let s = f32x4_mul(v128_load(t.scales.add(b * PANEL + 4 * g) as *const v128), row_scale);
+        let s = f32x4_mul(v128_load(scales.add(4 * g) as *const v128), row_scale);
         sums[g] = f32x4_add(sums[g], f32x4_mul(f32x4_convert_i32x4(dots[g]), s));
     }
 }
@@ -118,6 +126,75 @@ pub unsafe fn tile_simd128(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
     }
 }
 
+/// [`super::gemm::widen_panel_portable`] with one byte shuffle and two sign extensions per 16 bytes: a
+/// 16-byte vector of the packed panel is 4 columns x 4 inputs, which become 4 columns' pairs of inputs
+/// `4c, 4c + 1` and 4 columns' pairs `4c + 2, 4c + 3`.
+pub fn widen_panel(panel: &[i8], out: &mut [i16]) {
+    assert_eq!(out.len(), panel.len(), "one i16 per weight");
+    for (out, chunk) in out.chunks_exact_mut(4 * PANEL).zip(panel.chunks_exact(4 * PANEL)) {
+        for g in 0..PANEL / 4 {
+            // SAFETY: a chunk is 4 * PANEL bytes (64), its output 64 values: 16-byte loads at 16g, 8-value
+            // stores at 8g and 2 * PANEL + 8g, all in bounds.
+            unsafe {
+                let v = v128_load(chunk.as_ptr().add(16 * g) as *const v128);
+                let pairs = i8x16_shuffle::<0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15>(v, v);
+                v128_store(out.as_mut_ptr().add(8 * g) as *mut v128, i16x8_extend_low_i8x16(pairs));
+                v128_store(out.as_mut_ptr().add(2 * PANEL + 8 * g) as *mut v128, i16x8_extend_high_i8x16(pairs));
+            }
+        }
+    }
+}
+
+/// Baseline `simd128` on widened operands, `R` rows from `first`: per pair of inputs, the panel's 4
+/// vectors (4 columns' pairs each) and one 32-bit splat of each row's pair; one `i32x4.dot_i16x8_s` per
+/// row and 4 columns gives their sums directly. As in [`tile_relaxed_rows`], the f32 sums wait in `acc`
+/// between blocks: 2 rows keep 8 integer sums, 4 weight vectors and 2 splats in registers.
+#[allow(clippy::needless_range_loop)] // `m` also picks the row `first + m` of the tile: an index is plainer
+#[inline(always)]
+unsafe fn tile_widened_rows<const R: usize>(t: &WideTile, first: usize, acc: &mut [[f32; PANEL]]) {
+    for m in 0..R {
+        store_row(&mut acc[first + m], &[f32x4_splat(0.0); 4]);
+    }
+    let mut w = t.panel;
+    for b in 0..t.blocks {
+        let mut dots = [[i32x4_splat(0); 4]; R];
+        for pair in 0..BLOCK / 2 {
+            let wv: [v128; 4] = std::array::from_fn(|g| v128_load(w.add(8 * g) as *const v128));
+            for m in 0..R {
+                let x = v128_load32_splat(t.a.add((first + m) * t.lda + b * BLOCK + 2 * pair) as *const u32);
+                for g in 0..4 {
+                    dots[m][g] = i32x4_add(dots[m][g], i32x4_dot_i16x8(wv[g], x));
+                }
+            }
+            w = w.add(2 * PANEL);
+        }
+        for m in 0..R {
+            let row = &mut acc[first + m];
+            let mut sums: [v128; 4] = std::array::from_fn(|g| v128_load(row.as_ptr().add(4 * g) as *const v128));
+            let row_scale = *t.a_scales.add((first + m) * t.blocks + b);
+            scale_sums(t.scales.add(b * PANEL), row_scale, &mut sums, &dots[m]);
+            store_row(row, &sums);
+        }
+    }
+}
+
+/// # Safety
+/// As [`super::gemm::WideTileFn`].
+pub unsafe fn tile_widened(t: &WideTile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+    in_row_pairs(t.rows, |first, two| match two {
+        true => tile_widened_rows::<2>(t, first, acc),
+        false => tile_widened_rows::<1>(t, first, acc),
+    });
+}
+
+/// Calls `rows(first, two)` for the tile's rows two at a time (`two`), then the odd one left.
+#[inline(always)]
+fn in_row_pairs(rows: usize, mut call: impl FnMut(usize, bool)) {
+    for first in (0..rows).step_by(2) {
+        call(first, first + 2 <= rows);
+    }
+}
+
 /// Relaxed SIMD, `R` rows from `first`: one `i32x4.dot_i8x16_i7x16_add` per 4 columns x 4 values. The f32
 /// sums live in `acc` between blocks (touched once per block), so the loop over a block keeps only its
 /// integer sums, the panel's 4 weight vectors and one activation splat in registers: 13 of x86's 16.
@@ -153,14 +230,10 @@ unsafe fn tile_relaxed_rows<const R: usize>(t: &Tile, first: usize, acc: &mut [[
 /// As [`super::gemm::TileFn`].
 #[cfg(target_feature = "relaxed-simd")]
 pub unsafe fn tile_relaxed(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
-    let mut m = 0;
-    while m + 2 <= t.rows {
-        tile_relaxed_rows::<2>(t, m, acc);
-        m += 2;
-    }
-    if m < t.rows {
-        tile_relaxed_rows::<1>(t, m, acc);
-    }
+    in_row_pairs(t.rows, |first, two| match two {
+        true => tile_relaxed_rows::<2>(t, first, acc),
+        false => tile_relaxed_rows::<1>(t, first, acc),
+    });
 }
 
 /// Whether this build has the relaxed dot product and this engine computes it exactly for a second
