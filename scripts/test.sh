@@ -39,7 +39,7 @@ stage "browser tests, simd128 build in Firefox ESR (page and dedicated worker; i
 env -u CHROMEDRIVER GECKODRIVER="${GECKODRIVER:-$(command -v geckodriver)}" \
   cargo test -p tweetguard --target wasm32-unknown-unknown --test browser_page --test browser_worker
 
-stage "browser tests, relaxed-SIMD build (what Chromium runs: the relaxed int8 kernels, checked to have run)"
+stage "browser tests, relaxed-SIMD build (what Chromium runs: the race between the relaxed and simd128 int8 kernels, checked to have run)"
 cargo test -p tweetguard --target wasm32-unknown-unknown --target-dir target/relaxed \
   --config "target.wasm32-unknown-unknown.rustflags=$RELAXED_RUSTFLAGS" --test browser_page --test browser_worker
 
