@@ -236,7 +236,8 @@ impl Isa {
         }
     }
 
-    /// Every instruction set this machine (or browser) runs, fastest first; the scalar reference last.
+    /// Every instruction set this machine (or browser) runs, the usually fastest first; the scalar reference
+    /// last. Which one the engine runs is decided in one place, `choice::fastest`.
     pub fn available() -> Vec<Isa> {
         let mut found = Vec::new();
         #[cfg(target_arch = "x86_64")]
@@ -260,11 +261,6 @@ impl Isa {
         }
         found.push(Isa::Scalar);
         found
-    }
-
-    /// The fastest instruction set here.
-    pub fn best() -> Isa {
-        Isa::available()[0]
     }
 
     /// The micro-kernel for a call of `rows` rows.
