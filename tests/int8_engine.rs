@@ -24,3 +24,8 @@ fn quantizer_matches_the_portable_one_bit_for_bit() {
 fn quantizer_keeps_zero_exact() {
     int8_cases::quantizer_keeps_zero_exact();
 }
+
+#[test]
+fn vector_math_matches_the_scalar_functions_bit_for_bit() {
+    int8_cases::vector_math_matches_the_scalar_functions_bit_for_bit();
+}

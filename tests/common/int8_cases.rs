@@ -1,12 +1,14 @@
 //! Cases for the int8 matrix multiply, shared by the native tests (tests/int8_engine.rs) and the browser
 //! tests (tests/browser/cases.rs): awkward shapes (rows and columns off the tiles, K of one block, 384
 //! and 1536, padded K), zero-scale blocks, constant and all-zero rows, saturated activations. Every
-//! instruction set available here must give the scalar reference's bits exactly.
+//! instruction set available here must give the scalar reference's bits exactly. Also the engine's
+//! vectorised f32 functions (GELU, the softmax's exponential) against their scalar forms.
 #![allow(dead_code)]
 
 use tweetguard::backend::int8::gemm::{
     matmul, quantize_block, quantize_block_portable, reference_matmul, GemmScratch, Isa, PackedMatrix, QuantizedRows,
 };
+use tweetguard::math;
 use tweetguard::weights::quant::QuantizedMatrix;
 
 /// A small deterministic generator (xorshift64*), so every platform sees the same inputs.
@@ -180,5 +182,51 @@ pub fn quantizer_matches_the_portable_one_bit_for_bit() {
         let (gs, gz) = quantize_block(&values, &mut got);
         let (ws, wz) = quantize_block_portable(&values, &mut want);
         assert_eq!((gs.to_bits(), gz, &got), (ws.to_bits(), wz, &want), "case {case}: {values:?}");
+    }
+}
+
+/// The slice forms of GELU and of the shifted exponential (explicit `simd128` in wasm) give the scalar
+/// functions' bits on every value: a dense grid, the exponential's clamp edges, signed zeros, subnormals,
+/// huge and non-finite values, and lengths that leave a tail after whole vectors.
+pub fn vector_math_matches_the_scalar_functions_bit_for_bit() {
+    let specials = [
+        0.0f32,
+        -0.0,
+        1e-42,
+        -1e-42,
+        f32::MIN_POSITIVE,
+        87.336_55,
+        -87.336_55,
+        88.0,
+        88.1,
+        -88.0,
+        -100.0,
+        100.0,
+        1e30,
+        -1e30,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MAX,
+        f32::MIN,
+    ];
+    let grid = (0..=8000).map(|i| -20.0 + 40.0 * i as f32 / 8000.0);
+    let values: Vec<f32> = specials.into_iter().chain(grid).collect();
+    let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    for len in [values.len(), 1, 2, 3, 5, 7] {
+        let values = &values[..len];
+        let mut got = values.to_vec();
+        math::gelu_in_place(&mut got);
+        for (x, g) in values.iter().zip(&got) {
+            assert!(same(*g, math::gelu(*x)), "gelu({x}) = {g}, the scalar one {}", math::gelu(*x));
+        }
+        for shift in [0.0f32, 3.5, -2.0] {
+            let mut got = values.to_vec();
+            math::exp_shifted_in_place(&mut got, shift);
+            for (x, g) in values.iter().zip(&got) {
+                let want = math::exp(*x - shift);
+                assert!(same(*g, want), "exp({x} - {shift}) = {g}, the scalar one {want}");
+            }
+        }
     }
 }

@@ -34,7 +34,7 @@ pub fn layer_norm(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
 /// The feed-forward activation, in place.
 pub fn activate(act: HiddenAct, row: &mut [f32]) {
     match act {
-        HiddenAct::Gelu => row.iter_mut().for_each(|x| *x = math::gelu(*x)),
+        HiddenAct::Gelu => math::gelu_in_place(row),
         HiddenAct::GeluNew => row.iter_mut().for_each(|x| *x = math::gelu_tanh(*x)),
         HiddenAct::Relu => row.iter_mut().for_each(|x| *x = math::max(*x, 0.0)),
     }
@@ -49,12 +49,17 @@ pub fn tanh(row: &mut [f32]) {
 /// the head's dimensions (a loop that read and wrote a row of scores in memory per dimension was bound by
 /// loads and stores, not arithmetic).
 const BLOCK_LANES: usize = 16;
+/// Queries [`attention`] computes side by side: each key and value vector loaded serves both, and their
+/// sums are independent chains of additions (one query's four vectors of sums kept the adder waiting on
+/// its own latency).
+const QUERIES_AT_ONCE: usize = 2;
 
 /// Reusable buffers of [`attention`].
 #[derive(Debug, Default)]
 pub struct AttentionScratch {
     /// One head's keys transposed, `[d][keys]`, keys padded with zeros to whole [`BLOCK_LANES`].
     keys_t: Vec<f32>,
+    /// `[QUERIES_AT_ONCE][keys]`.
     scores: Vec<f32>,
 }
 
@@ -65,7 +70,8 @@ pub struct AttentionScratch {
 ///
 /// Each score is `sum over the head's dimensions, in order, of (q * scale) * k`, the softmax is
 /// `exp(s - max) * (1 / sum)`, and each context value `sum over keys, in order, of p * v`: the order of a
-/// plain loop ([`tests::attention_in_plain_loops`] checks the bits), computed in register blocks.
+/// plain loop ([`tests::attention_in_plain_loops`] checks the bits), computed in register blocks for
+/// [`QUERIES_AT_ONCE`] queries at a time.
 pub fn attention(
     qkv: &[f32],
     hidden: usize,
@@ -78,10 +84,9 @@ pub fn attention(
     let ld = 3 * hidden;
     let len = qkv.len() / ld;
     let keys = len.next_multiple_of(BLOCK_LANES);
-    let scale = 1.0 / (d as f32).sqrt();
     scratch.keys_t.clear();
     scratch.keys_t.resize(d * keys, 0.0);
-    scratch.scores.resize(keys, 0.0);
+    scratch.scores.resize(QUERIES_AT_ONCE * keys, 0.0);
     for h in 0..heads {
         // K transposed: the scores of a query are then d passes over contiguous memory.
         for (j, row) in qkv.chunks_exact(ld).enumerate() {
@@ -89,36 +94,87 @@ pub fn attention(
                 scratch.keys_t[dd * keys + j] = k;
             }
         }
-        for (i, out) in queries.clone().zip(out.chunks_exact_mut(hidden)) {
-            let q = &qkv[i * ld + h * d..][..d];
-            for (block, scores) in scratch.scores.chunks_exact_mut(BLOCK_LANES).enumerate() {
-                let mut acc = [0f32; BLOCK_LANES];
-                for (dd, &qv) in q.iter().enumerate() {
-                    let qv = qv * scale;
-                    let k = &scratch.keys_t[dd * keys + block * BLOCK_LANES..][..BLOCK_LANES];
+        let head = Head { qkv, ld, hidden, d, h, len, keys, keys_t: &scratch.keys_t };
+        let mut first = queries.start;
+        while first < queries.end {
+            let out = &mut out[(first - queries.start) * hidden..];
+            if first + QUERIES_AT_ONCE <= queries.end {
+                head.attend::<QUERIES_AT_ONCE>(first, &mut scratch.scores, out);
+                first += QUERIES_AT_ONCE;
+            } else {
+                head.attend::<1>(first, &mut scratch.scores, out);
+                first += 1;
+            }
+        }
+    }
+}
+
+/// One head of one text, its keys transposed.
+struct Head<'a> {
+    qkv: &'a [f32],
+    ld: usize,
+    hidden: usize,
+    d: usize,
+    h: usize,
+    len: usize,
+    /// `len` padded to whole [`BLOCK_LANES`].
+    keys: usize,
+    keys_t: &'a [f32],
+}
+
+impl Head<'_> {
+    /// The context rows of queries `first..first + Q` (into `out`, rows `hidden` apart, this head's columns).
+    #[inline(always)]
+    fn attend<const Q: usize>(&self, first: usize, scores: &mut [f32], out: &mut [f32]) {
+        let (d, keys) = (self.d, self.keys);
+        let scale = 1.0 / (d as f32).sqrt();
+        let q: [&[f32]; Q] = std::array::from_fn(|i| &self.qkv[(first + i) * self.ld + self.h * d..][..d]);
+        for block in 0..keys / BLOCK_LANES {
+            let mut acc = [[0f32; BLOCK_LANES]; Q];
+            for dd in 0..d {
+                let k = &self.keys_t[dd * keys + block * BLOCK_LANES..][..BLOCK_LANES];
+                for (acc, q) in acc.iter_mut().zip(q) {
+                    let qv = q[dd] * scale;
                     for (a, &k) in acc.iter_mut().zip(k) {
                         *a += qv * k;
                     }
                 }
-                scores.copy_from_slice(&acc);
             }
-            let scores = &mut scratch.scores[..len];
-            let max = math::max_of(scores);
-            for s in scores.iter_mut() {
-                *s = math::exp(*s - max);
+            for (i, acc) in acc.iter().enumerate() {
+                scores[i * keys + block * BLOCK_LANES..][..BLOCK_LANES].copy_from_slice(acc);
             }
-            let inv = 1.0 / math::sum(scores);
-            let context = &mut out[h * d..][..d];
-            let values = 2 * hidden + h * d;
-            let mut blocks = context.chunks_exact_mut(BLOCK_LANES);
-            for (i, block) in blocks.by_ref().enumerate() {
-                // A local array of a known length: its sums stay in registers.
-                let mut acc = [0f32; BLOCK_LANES];
-                weighted_values(qkv, ld, values + i * BLOCK_LANES, scores, inv, &mut acc);
-                block.copy_from_slice(&acc);
+        }
+        let mut inv = [0f32; Q];
+        for (i, inv) in inv.iter_mut().enumerate() {
+            let scores = &mut scores[i * keys..][..self.len];
+            math::exp_shifted_in_place(scores, math::max_of(scores));
+            *inv = 1.0 / math::sum(scores);
+        }
+        let probs: [&[f32]; Q] = std::array::from_fn(|i| &scores[i * keys..][..self.len]);
+        let values = 2 * self.hidden + self.h * d;
+        let mut column = 0;
+        while column + BLOCK_LANES <= d {
+            // Local arrays of a known length: their sums stay in registers.
+            let mut acc = [[0f32; BLOCK_LANES]; Q];
+            for (j, row) in self.qkv.chunks_exact(self.ld).enumerate() {
+                let v = &row[values + column..][..BLOCK_LANES];
+                for ((acc, p), inv) in acc.iter_mut().zip(&probs).zip(&inv) {
+                    let p = p[j] * inv;
+                    for (a, &v) in acc.iter_mut().zip(v) {
+                        *a += p * v;
+                    }
+                }
             }
-            let tail = blocks.into_remainder();
-            weighted_values(qkv, ld, values + d - tail.len(), scores, inv, tail);
+            for (i, acc) in acc.iter().enumerate() {
+                out[i * self.hidden + self.h * d + column..][..BLOCK_LANES].copy_from_slice(acc);
+            }
+            column += BLOCK_LANES;
+        }
+        if column < d {
+            for (i, (p, inv)) in probs.iter().zip(inv).enumerate() {
+                let tail = &mut out[i * self.hidden + self.h * d + column..][..d - column];
+                weighted_values(self.qkv, self.ld, values + column, p, inv, tail);
+            }
         }
     }
 }
