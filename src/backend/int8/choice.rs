@@ -1,9 +1,9 @@
-//! Which instruction set the int8 engine runs: the first of [`Isa::available`], except where the faster of
-//! two kernels depends on the CPU under the browser. Relaxed SIMD's `i32x4.dot_i8x16_i7x16_add` is one
-//! `vpdpbusd` on x86 with VNNI but three instructions without it (`pmaddubsw`, `pmaddwd`, `paddd`), where
-//! the baseline `simd128` kernel on widened operands is faster (Zen 3: ~25 against ~20 GMAC/s in V8). Wasm
-//! cannot ask the CPU, so a short race at load decides: both kernels compute the same bits, so the choice
-//! changes speed only.
+//! Which instruction set the int8 engine runs: the first of [`Isa::available`], except where the fastest
+//! kernel depends on the CPU under the browser. Relaxed SIMD's `i32x4.dot_i8x16_i7x16_add` is one
+//! `vpdpbusd` on x86 with VNNI, but without it V8 makes it five instructions, where the 16-bit relaxed dot
+//! product summed in pairs (three) or the baseline `simd128` kernel on widened operands is faster (Zen 3:
+//! ~25 against ~20 GMAC/s in V8 for the latter). Wasm cannot ask the CPU, so a short race at load decides:
+//! every kernel computes the same bits, so the choice changes speed only.
 
 use std::sync::OnceLock;
 
@@ -24,7 +24,7 @@ const N: usize = 768;
 /// median of the rounds' time ratios: a round's two calls see the same conditions.
 const WARM_UP: usize = 12;
 const TIMED: usize = 15;
-/// The challenger must beat the first-choice kernel by this factor (median ratio of times) to be chosen.
+/// A challenger must beat the first-choice kernel by this factor (median ratio of times) to be chosen.
 const MARGIN: f64 = 0.95;
 
 /// An instruction set and, where a race chose it, the race's times.
@@ -41,15 +41,16 @@ pub fn fastest() -> IsaChoice {
         .get_or_init(|| {
             let available = Isa::available();
             match available.as_slice() {
-                [first @ Isa::WasmRelaxed, second @ Isa::WasmSimd128, ..] => race(*first, *second),
+                [first @ Isa::WasmRelaxed, challengers @ .., Isa::Scalar] => race(*first, challengers),
                 _ => IsaChoice { isa: available[0], reason: None },
             }
         })
         .clone()
 }
 
-/// Times `first` and `challenger` on the same product; the challenger wins only by [`MARGIN`].
-fn race(first: Isa, challenger: Isa) -> IsaChoice {
+/// Times `first` and each challenger on the same product, alternating; the fastest challenger wins only
+/// by [`MARGIN`] (median of the rounds' time ratios against `first`).
+fn race(first: Isa, challengers: &[Isa]) -> IsaChoice {
     let (x, w) = operands();
     let mut scratch = GemmScratch::default();
     let mut out = vec![0f32; ROWS * N];
@@ -58,9 +59,10 @@ fn race(first: Isa, challenger: Isa) -> IsaChoice {
         matmul(isa, &x, &w, &mut out, N, &mut scratch);
         start.elapsed().as_secs_f64() * 1e3
     };
-    let mut rounds = Vec::with_capacity(TIMED);
+    let kernels: Vec<Isa> = std::iter::once(first).chain(challengers.iter().copied()).collect();
+    let mut rounds: Vec<Vec<f64>> = Vec::with_capacity(TIMED);
     for round in 0..WARM_UP + TIMED {
-        let times = [time(first), time(challenger)];
+        let times = kernels.iter().map(|&isa| time(isa)).collect();
         if round >= WARM_UP {
             rounds.push(times);
         }
@@ -69,15 +71,18 @@ fn race(first: Isa, challenger: Isa) -> IsaChoice {
         values.sort_by(f64::total_cmp);
         values[values.len() / 2]
     };
-    let ratio = median(rounds.iter().map(|[a, b]| b / a).collect());
-    let isa = if ratio < MARGIN { challenger } else { first };
-    let reason = format!(
-        "raced at load on a {ROWS}x{K}x{N} product, median of {TIMED} rounds: {} {:.3} ms, {} {:.3} ms",
-        first.name(),
-        median(rounds.iter().map(|r| r[0]).collect()),
-        challenger.name(),
-        median(rounds.iter().map(|r| r[1]).collect()),
-    );
+    let ratios: Vec<f64> = (1..kernels.len()).map(|i| median(rounds.iter().map(|r| r[i] / r[0]).collect())).collect();
+    let best = (0..ratios.len()).min_by(|&a, &b| ratios[a].total_cmp(&ratios[b]));
+    let isa = match best {
+        Some(i) if ratios[i] < MARGIN => challengers[i],
+        _ => first,
+    };
+    let times: Vec<String> = kernels
+        .iter()
+        .enumerate()
+        .map(|(i, isa)| format!("{} {:.3} ms", isa.name(), median(rounds.iter().map(|r| r[i]).collect())))
+        .collect();
+    let reason = format!("raced at load on a {ROWS}x{K}x{N} product, median of {TIMED} rounds: {}", times.join(", "));
     IsaChoice { isa, reason: Some(reason) }
 }
 

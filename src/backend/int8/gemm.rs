@@ -221,6 +221,8 @@ pub enum Isa {
     WasmSimd128,
     /// wasm relaxed SIMD: `i32x4.dot_i8x16_i7x16_add`.
     WasmRelaxed,
+    /// wasm relaxed SIMD's 16-bit dot product, `i16x8.dot_i8x16_i7x16_s`, summed in pairs by `i32x4.dot_i16x8_s`.
+    WasmRelaxedI16,
 }
 
 impl Isa {
@@ -233,6 +235,7 @@ impl Isa {
             Isa::Avx512Vnni => "avx512-vnni",
             Isa::WasmSimd128 => "wasm-simd128",
             Isa::WasmRelaxed => "wasm-relaxed-simd",
+            Isa::WasmRelaxedI16 => "wasm-relaxed-i16",
         }
     }
 
@@ -256,6 +259,7 @@ impl Isa {
         {
             if super::wasm::relaxed_dot_is_exact() {
                 found.push(Isa::WasmRelaxed);
+                found.push(Isa::WasmRelaxedI16);
             }
             found.push(Isa::WasmSimd128);
         }
@@ -278,6 +282,8 @@ impl Isa {
             Isa::WasmSimd128 => Kernel::Bytes(super::wasm::tile_simd128),
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
             Isa::WasmRelaxed => Kernel::Bytes(super::wasm::tile_relaxed),
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            Isa::WasmRelaxedI16 => Kernel::Bytes(super::wasm::tile_relaxed_i16),
             _ => {
                 let _ = rows; // only the wasm simd128 kernel depends on it
                 Kernel::Bytes(tile_scalar)
