@@ -181,7 +181,7 @@ async function classify({ id, texts, batchSize, window = 0 }) {
     processed += batch.length;
     batchIndex++;
     post({ type: 'progress', phase: 'classify', loaded: processed, total, id });
-    await yieldToEventLoop();
+    if (processed < total) await yieldToEventLoop(); // lets `cancel` in between batches
   }
   post({
     type: 'done',

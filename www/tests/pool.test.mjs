@@ -1,13 +1,14 @@
 // The worker pool against fake workers that answer like worker.js: every text reaches the page once, in
 // order, whatever order the workers finish in; extra workers load only after the first and only on the
-// CPU; explanations jump the queue; cancel and the flow-control window hold; a follower that crashes
-// hands its chunk back.
+// CPU; small chunks travel together; explanations jump the queue; cancel and the flow-control window hold;
+// a follower that crashes hands its chunks back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkerPool, defaultPoolSize } from '../pool.js';
+import { TASK_MIN_TEXTS, WorkerPool, defaultPoolSize } from '../pool.js';
 
 /** A fake worker.js: answers load and classify (each text's "score" is its length) after `delay` ms. */
-function fakeWorkerFactory({ delays = [5], backend = 'cpu', failLoadOf = -1, log = [] } = {}) {
+/** `crashOf`: the worker that stops after the first result of its first classify task. */
+function fakeWorkerFactory({ delays = [5], backend = 'cpu', failLoadOf = -1, crashOf = -1, log = [] } = {}) {
   let made = 0;
   return () => {
     const n = made++;
@@ -24,8 +25,17 @@ function fakeWorkerFactory({ delays = [5], backend = 'cpu', failLoadOf = -1, log
           reply({ type: 'progress', phase: 'download', loaded: 1, total: 1 });
           reply({ type: 'ready', info: { backend, labels: ['human', 'bot'] } }, delay);
         } else if (message.type === 'classify') {
+          // As worker.js: one result per batch of `batchSize` texts.
           const results = message.texts.map((t) => ({ label: 'bot', score: t.length, worker: n }));
-          reply({ type: 'result', id: message.id, batchIndex: 0, start: 0, results, ms: delay, timings: { tokenizeMs: 1, inferMs: 2 } }, delay);
+          log.push([n, 'texts', message.texts.length]);
+          for (let start = 0, batchIndex = 0; start < results.length; start += message.batchSize, batchIndex++) {
+            const batch = results.slice(start, start + message.batchSize);
+            reply({ type: 'result', id: message.id, batchIndex, start, results: batch, ms: delay, timings: { tokenizeMs: 1, inferMs: 2 } }, delay);
+            if (n === crashOf) {
+              setTimeout(() => worker.onerror?.({ message: 'out of memory', preventDefault() {} }), delay);
+              return;
+            }
+          }
           reply({ type: 'done', id: message.id, backend, timings: { tokenizeMs: 1, inferMs: 2 }, count: results.length }, delay);
         } else if (message.type === 'explain') {
           reply({ type: 'explanation', id: message.id, words: [message.text] }, 1);
@@ -90,10 +100,37 @@ test('an explanation jumps ahead of a queued bulk job', async () => {
     { type: 'classify', id: 1, texts, batchSize: 2 },
     { type: 'explain', id: 2, text: 'hello' },
   ], (s) => s.some((m) => m.type === 'done'));
+  // It waits for the task running at most: TASK_MIN_TEXTS texts in chunks of 2.
   const explanationAt = seen.findIndex((m) => m.type === 'explanation');
-  const resultsBefore = seen.slice(0, explanationAt).filter((m) => m.type === 'result').length;
-  assert.ok(resultsBefore <= 1, `the explanation waited for ${resultsBefore} chunks`);
+  const textsBefore = seen.slice(0, explanationAt).filter((m) => m.type === 'result').reduce((n, m) => n + m.results.length, 0);
+  assert.ok(textsBefore <= TASK_MIN_TEXTS, `the explanation waited for ${textsBefore} texts`);
   assert.equal(seen[explanationAt].id, 2);
+  pool.terminate();
+});
+
+test('one-text chunks travel to a worker TASK_MIN_TEXTS at a time, and come back one by one', async () => {
+  const log = [];
+  const pool = new WorkerPool(fakeWorkerFactory({ log }), 1);
+  await drive(pool, [{ type: 'load', modelUrl: 'model/' }], (s) => s.some((m) => m.type === 'ready'));
+  const seen = await drive(pool, [{ type: 'classify', id: 9, texts, batchSize: 1 }], (s) => s.some((m) => m.type === 'done'));
+  assert.deepEqual(log.filter(([, t]) => t === 'texts').map(([, , n]) => n), [8, 8, 7]);
+  const results = seen.filter((m) => m.type === 'result');
+  assert.deepEqual(results.map((m) => m.batchIndex), texts.map((_, i) => i));
+  assert.deepEqual(results.map((m) => m.start), texts.map((_, i) => i));
+  assert.deepEqual(results.flatMap((m) => m.results.map((r) => r.score)), texts.map((t) => t.length));
+  pool.terminate();
+});
+
+test('a follower that crashes mid-task hands the chunks it did not finish back', async () => {
+  const pool = new WorkerPool(fakeWorkerFactory({ delays: [5, 1], crashOf: 1 }), 2);
+  await drive(pool, [{ type: 'load', modelUrl: 'model/' }], (s) => s.some((m) => m.type === 'ready'));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(pool.readyCount, 2);
+  const seen = await drive(pool, [{ type: 'classify', id: 6, texts, batchSize: 2 }], (s) => s.some((m) => m.type === 'done'));
+  assert.equal(pool.members.length, 1);
+  const results = seen.filter((m) => m.type === 'result');
+  assert.deepEqual(results.flatMap((m) => m.results.map((r) => r.score)), texts.map((t) => t.length));
+  assert.equal(seen.find((m) => m.type === 'done').count, texts.length);
   pool.terminate();
 });
 
