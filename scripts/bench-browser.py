@@ -4,6 +4,7 @@ Chromium (through chromedriver, plain WebDriver over HTTP) and prints the page's
 time, tweets/s and p50/p95 latency per classify call for each batch size.
 
   scripts/bench-browser.py RUN_DIR [--backend cpu|webgpu|auto] [--n 512] [--batch 1,32] [--workers 1|all] [--file tweets.csv]
+        [--profile] [--chrome-arg SWITCH]
 
 Build the release package first (scripts/build-wasm.sh). With --file, the tweets come from that file
 (e.g. ../shared/data/tweepfake/validation.csv); otherwise the page's example tweets are repeated.
@@ -33,7 +34,10 @@ def main():
     parser.add_argument("--n", type=int, default=512)
     parser.add_argument("--batch", default="1,32")
     parser.add_argument("--workers", default="1", help="classifier workers: a number, or all (one per core, at most 4)")
-    parser.add_argument("--profile", action="store_true", help="also time each kernel of one pass over 8 tweets")
+    parser.add_argument("--profile", action="store_true", help="also time each kernel of a pass over 8 tweets (median of 7 passes)")
+    parser.add_argument("--chrome-arg", action="append", default=[],
+                        help="an extra Chromium switch, e.g. --chrome-arg=--js-flags=--no-enable-avx-vnni (V8 then lowers "
+                             "wasm as on a CPU without VNNI: the kernel race as such CPUs see it)")
     parser.add_argument("--file")
     parser.add_argument("--timeout", type=int, default=1200)
     args = parser.parse_args()
@@ -55,7 +59,7 @@ def main():
         profile = tempfile.mkdtemp(prefix="tg-bench-")
         caps = {"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"args": [
             "--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", f"--user-data-dir={profile}",
-            "--disable-background-networking", "--disable-component-update", "--no-first-run"]}}}}
+            "--disable-background-networking", "--disable-component-update", "--no-first-run"] + args.chrome_arg}}}}
         session = webdriver(base, "POST", "/session", caps)["sessionId"]
         s = f"/session/{session}"
         autorun = "0" if args.file else "1"
