@@ -190,7 +190,6 @@ export class WorkerPool {
   onChunkResult(task, message) {
     const { job } = task;
     const chunk = task.chunks[message.batchIndex];
-    if (!chunk) return;
     job.finished.set(chunk.index, { results: message.results, ms: message.ms, timings: message.timings });
     // In order: a chunk goes out once every chunk before it has.
     while (job.finished.has(job.emitted)) {

@@ -84,6 +84,7 @@ pub fn attention(
     let ld = 3 * hidden;
     let len = qkv.len() / ld;
     let keys = len.next_multiple_of(BLOCK_LANES);
+    let scale = 1.0 / (d as f32).sqrt();
     scratch.keys_t.clear();
     scratch.keys_t.resize(d * keys, 0.0);
     scratch.scores.resize(QUERIES_AT_ONCE * keys, 0.0);
@@ -94,7 +95,7 @@ pub fn attention(
                 scratch.keys_t[dd * keys + j] = k;
             }
         }
-        let head = Head { qkv, ld, hidden, d, h, len, keys, keys_t: &scratch.keys_t };
+        let head = Head { qkv, ld, hidden, d, h, len, keys, keys_t: &scratch.keys_t, scale };
         let mut first = queries.start;
         while first < queries.end {
             let out = &mut out[(first - queries.start) * hidden..];
@@ -120,14 +121,15 @@ struct Head<'a> {
     /// `len` padded to whole [`BLOCK_LANES`].
     keys: usize,
     keys_t: &'a [f32],
+    /// `1 / sqrt(d)`, applied to each query value.
+    scale: f32,
 }
 
 impl Head<'_> {
     /// The context rows of queries `first..first + Q` (into `out`, rows `hidden` apart, this head's columns).
     #[inline(always)]
     fn attend<const Q: usize>(&self, first: usize, scores: &mut [f32], out: &mut [f32]) {
-        let (d, keys) = (self.d, self.keys);
-        let scale = 1.0 / (d as f32).sqrt();
+        let (d, keys, scale) = (self.d, self.keys, self.scale);
         let q: [&[f32]; Q] = std::array::from_fn(|i| &self.qkv[(first + i) * self.ld + self.h * d..][..d]);
         for block in 0..keys / BLOCK_LANES {
             let mut acc = [[0f32; BLOCK_LANES]; Q];
