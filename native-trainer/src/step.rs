@@ -120,4 +120,37 @@ mod tests {
         assert!(!decays("encoder.layer.0.attention.self.query.bias"));
         assert!(!decays("embeddings.LayerNorm.weight"));
     }
+
+    /// The build's candle-core is third_party/candle-core (third_party/README.md): its backward stores the
+    /// first gradient reaching a node as it is instead of adding it into zeros. The sign of a zero tells the
+    /// two apart: `d(x * -0.0)/dx` is `-0.0` stored as it is, `+0.0` after `0.0 + -0.0`.
+    #[test]
+    fn backward_keeps_the_first_gradient_as_it_is() {
+        let x = candle_core::Var::new(&[3f32], &Device::Cpu).unwrap();
+        let minus_zero = Tensor::new(&[-0f32], &Device::Cpu).unwrap();
+        let grads = x.as_tensor().mul(&minus_zero).unwrap().sum_all().unwrap().backward().unwrap();
+        let grad = grads.get(x.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
+        assert!(grad == 0.0 && grad.is_sign_negative(), "unpatched candle-core in the build (gradient {grad:?})");
+    }
+
+    /// Where gradients meet (a value used several times, through views and a matrix multiply), the patched
+    /// backward still adds them all: `y = sum(x W + 2 x + x)`, the middle `x` through two transposes, gives
+    /// `dy/dx[i][k] = sum over j of W[k][j] + 3` and `dy/dW[k][j] = sum over i of x[i][k]`.
+    #[test]
+    fn backward_adds_every_gradient_that_meets_at_a_node() {
+        let device = Device::Cpu;
+        let x = candle_core::Var::new(&[[1f32, 2.0], [3.0, 4.0]], &device).unwrap();
+        let w = candle_core::Var::new(&[[0.5f32, -1.0], [2.0, 0.25]], &device).unwrap();
+        let (xt, wt) = (x.as_tensor(), w.as_tensor());
+        let product = xt.matmul(wt).unwrap();
+        let twice = (xt.t().unwrap().t().unwrap() * 2.0).unwrap();
+        let y = ((product + twice).unwrap() + xt).unwrap().sum_all().unwrap();
+        let grads = y.backward().unwrap();
+        let dx = grads.get(xt).unwrap().to_vec2::<f32>().unwrap();
+        let dw = grads.get(wt).unwrap().to_vec2::<f32>().unwrap();
+        // Row sums of W: -0.5 and 2.25; plus 2 + 1.
+        assert_eq!(dx, vec![vec![2.5, 5.25], vec![2.5, 5.25]]);
+        // Column sums of x, for every column of W.
+        assert_eq!(dw, vec![vec![4.0, 4.0], vec![6.0, 6.0]]);
+    }
 }
