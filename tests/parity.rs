@@ -121,7 +121,9 @@ fn minilm_matches_pytorch() {
     };
     let (config, tokenizer) = (minilm_config(&dir), read(dir.join("tokenizer.json")));
     let weights = minilm_with_head(&dir);
-    let int8 = quant::quantize_safetensors(&weights).unwrap();
+    // The goldens' int8 reference (tests/python/make_fixtures.py) was made in blocks of 32 throughout,
+    // before the format's 64-value blocks: compare on that quantization.
+    let int8 = quant::quantize_safetensors_with(&weights, |_, _| quant::BLOCK).unwrap();
     eprintln!("MiniLM weights: f32 {} bytes, int8 {} bytes", weights.len(), int8.len());
     let models = Models::load(&config, &tokenizer, &weights, &int8, HeadInit::Require);
     check_model("minilm", &models, "minilm_goldens.json");

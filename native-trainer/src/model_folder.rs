@@ -117,7 +117,7 @@ impl Export {
             "labels": LABELS,
             "max_length": self.max_length,
             "dtype": "int8",
-            "weight_format": quant::FORMAT_INT8,
+            "weight_format": quant::format_of(&int8)?,
             "files": listed,
             "metrics": {"validation": {"f32": metrics_json(&f32_eval.metrics), "int8": metrics_json(&int8_eval.metrics), "rows": gold.len(),
                 "int8_vs_f32": {"same_label": agreement.same_label, "max_abs_logit_diff": agreement.max_abs_diff, "mean_abs_logit_diff": agreement.mean_abs_diff}}},

@@ -44,18 +44,26 @@ pub enum HeadInit {
 pub enum StoredMatrix {
     /// Row-major f32 values (f16/bf16 files are widened).
     F32(Vec<f32>),
-    /// The int8 blocks of `int8-block32-v1`.
+    /// The int8 blocks of the format (`quant`).
     Int8(QuantizedMatrix),
 }
 
 impl StoredMatrix {
     /// Stacks matrices with the same `cols` row-wise (Q, K and V into one projection); int8 blocks stay
-    /// int8 when every part is int8, otherwise every part is f32 (dequantized).
+    /// int8 when every part is int8 (in blocks of one length), otherwise every part is f32 (dequantized).
     pub fn stack(parts: Vec<StoredMatrix>, cols: usize) -> Result<StoredMatrix> {
         if parts.len() == 1 {
             return Ok(parts.into_iter().next().expect("one part"));
         }
-        if parts.iter().all(|p| matches!(p, StoredMatrix::Int8(_))) {
+        let blocks: Vec<usize> =
+            parts.iter().filter_map(|p| if let StoredMatrix::Int8(m) = p { Some(m.block) } else { None }).collect();
+        if blocks.windows(2).any(|w| w[0] != w[1]) {
+            return Err(Error::Weights(format!(
+                "the int8 matrices stacked into one ({} parts) use blocks of different lengths {blocks:?}",
+                parts.len()
+            )));
+        }
+        if blocks.len() == parts.len() {
             let (mut values, mut scales, mut rows) = (Vec::new(), Vec::new(), 0);
             for part in parts {
                 let StoredMatrix::Int8(m) = part else { unreachable!("checked above") };
@@ -90,6 +98,8 @@ pub struct WeightStore {
     entries: HashMap<String, Entry>,
     head: HeadInit,
     created_head: Arc<AtomicBool>,
+    /// Block lengths an int8 tensor may have: 64 as well as 32 only in `int8-block-v2` files.
+    block_lengths: &'static [usize],
 }
 
 impl WeightStore {
@@ -98,14 +108,18 @@ impl WeightStore {
         SafeTensors::deserialize(&bytes).map_err(|e| Error::Weights(format!("not a valid safetensors file: {e}")))?;
         let (header_len, metadata) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| Error::Weights(format!("not a valid safetensors file: {e}")))?;
-        if let Some(format) = metadata.metadata().as_ref().and_then(|m| m.get(quant::FORMAT_KEY)) {
-            if format != quant::FORMAT_INT8 {
-                return Err(Error::Weights(format!(
-                    "weight format {format:?} is not supported (this build reads {:?})",
-                    quant::FORMAT_INT8
-                )));
-            }
-        }
+        let block_lengths: &'static [usize] =
+            match metadata.metadata().as_ref().and_then(|m| m.get(quant::FORMAT_KEY)).map(String::as_str) {
+                None | Some(quant::FORMAT_INT8) => &[quant::BLOCK, quant::WIDE_BLOCK],
+                Some(quant::FORMAT_INT8_V1) => &[quant::BLOCK],
+                Some(format) => {
+                    return Err(Error::Weights(format!(
+                        "weight format {format:?} is not supported (this build reads {:?} and {:?})",
+                        quant::FORMAT_INT8,
+                        quant::FORMAT_INT8_V1
+                    )))
+                }
+            };
         let data_start = 8 + header_len;
         let entries = metadata
             .tensors()
@@ -120,7 +134,7 @@ impl WeightStore {
                 (name, entry)
             })
             .collect();
-        Ok(Self { bytes, entries, head, created_head: Arc::default() })
+        Ok(Self { bytes, entries, head, created_head: Arc::default(), block_lengths })
     }
 
     /// A flag that becomes true once the store invents a classifier head
@@ -173,7 +187,8 @@ impl WeightStore {
             if q.dtype != Dtype::I8 || q.shape != [rows, padded] {
                 return Err(mismatch(&format!("{stored}{Q_SUFFIX}"), &q.shape, &[rows, padded]));
             }
-            if s.dtype != Dtype::F32 || s.shape != [rows, padded / quant::BLOCK] {
+            let fits = |block: &usize| padded.is_multiple_of(*block) && s.shape == [rows, padded / block];
+            if s.dtype != Dtype::F32 || !self.block_lengths.iter().any(fits) {
                 return Err(mismatch(&format!("{stored}{SCALE_SUFFIX}"), &s.shape, &[rows, padded / quant::BLOCK]));
             }
             let values = self.data(q).iter().map(|b| *b as i8).collect();

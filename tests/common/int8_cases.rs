@@ -1,7 +1,8 @@
 //! Cases for the int8 matrix multiply, shared by the native tests (tests/int8_engine.rs) and the browser
 //! tests (tests/browser/cases.rs): awkward shapes (rows and columns off the tiles, K of one block, 384
-//! and 1536, padded K), zero-scale blocks, constant and all-zero rows, saturated activations. Every
-//! instruction set available here must give the scalar reference's bits exactly. Also the engine's
+//! and 1536, padded K), zero-scale blocks, constant and all-zero rows, saturated activations, in blocks of
+//! 32 and of 64 values. Every instruction set available here must give the scalar reference's bits
+//! exactly. Also the engine's
 //! vectorised f32 functions (GELU, the softmax's exponential) against their scalar forms.
 #![allow(dead_code)]
 
@@ -9,7 +10,7 @@ use tweetguard::backend::int8::gemm::{
     matmul, quantize_block, quantize_block_portable, reference_matmul, GemmScratch, Isa, PackedMatrix, QuantizedRows,
 };
 use tweetguard::math;
-use tweetguard::weights::quant::QuantizedMatrix;
+use tweetguard::weights::quant::{padded_len, QuantizedMatrix, BLOCK, WIDE_BLOCK};
 
 /// A small deterministic generator (xorshift64*), so every platform sees the same inputs.
 struct Rng(u64);
@@ -36,7 +37,14 @@ enum Kind {
     Saturated,
 }
 
-fn case(rows: usize, n: usize, k: usize, kind: Kind, seed: u64) -> (QuantizedRows, QuantizedMatrix, Vec<f32>) {
+fn case(
+    rows: usize,
+    n: usize,
+    k: usize,
+    block: usize,
+    kind: Kind,
+    seed: u64,
+) -> (QuantizedRows, QuantizedMatrix, Vec<f32>) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut weights: Vec<f32> = (0..n * k).map(|_| rng.uniform() * 0.2).collect();
     let mut acts: Vec<f32> = (0..rows * k).map(|_| rng.uniform() * 3.0).collect();
@@ -44,7 +52,7 @@ fn case(rows: usize, n: usize, k: usize, kind: Kind, seed: u64) -> (QuantizedRow
         Kind::Random => {}
         Kind::Degenerate => {
             for (i, w) in weights.iter_mut().enumerate() {
-                if (i % k) / 32 % 3 == 1 {
+                if (i % k) / block % 3 == 1 {
                     *w = 0.0;
                 }
             }
@@ -58,9 +66,9 @@ fn case(rows: usize, n: usize, k: usize, kind: Kind, seed: u64) -> (QuantizedRow
             acts.iter_mut().for_each(|a| *a = if *a > 0.0 { 5.0 } else { -5.0 });
         }
     }
-    let w = QuantizedMatrix::quantize(&weights, n, k).unwrap();
+    let w = QuantizedMatrix::quantize_in_blocks(&weights, n, k, block).unwrap();
     let mut x = QuantizedRows::default();
-    x.reset(rows, k);
+    x.reset_in_blocks(rows, k, block);
     for r in 0..rows {
         x.set_row(r, &acts[r * k..(r + 1) * k]);
     }
@@ -87,9 +95,12 @@ pub fn every_kernel_matches_the_reference() {
     // larger one left there.
     let mut scratch = GemmScratch::default();
     eprintln!("int8 kernels here: {:?}", isas.iter().map(|i| i.name()).collect::<Vec<_>>());
-    for (i, &(rows, n, k)) in SHAPES.iter().enumerate() {
+    let cases = SHAPES.iter().flat_map(|&shape| [BLOCK, WIDE_BLOCK].map(|block| (shape, block)));
+    for (i, ((rows, n, k), block)) in
+        cases.filter(|&((_, _, k), block)| padded_len(k).is_multiple_of(block)).enumerate()
+    {
         for kind in [Kind::Random, Kind::Degenerate, Kind::Saturated] {
-            let (x, w, bias) = case(rows, n, k, kind, i as u64 + 1);
+            let (x, w, bias) = case(rows, n, k, block, kind, i as u64 + 1);
             let want = reference_matmul(&x, &w, &bias);
             let packed = PackedMatrix::pack(&w, &bias);
             for &isa in &isas {
@@ -98,7 +109,8 @@ pub fn every_kernel_matches_the_reference() {
                 for (j, (g, r)) in got.iter().zip(&want).enumerate() {
                     assert!(
                         g.to_bits() == r.to_bits(),
-                        "{} on {rows}x{n}x{k} ({kind:?}): element {j} (row {}, column {}) is {g}, the reference {r}",
+                        "{} on {rows}x{n}x{k}, blocks of {block} ({kind:?}): element {j} (row {}, column {}) is {g}, \
+                         the reference {r}",
                         isa.name(),
                         j / n,
                         j % n
@@ -109,14 +121,22 @@ pub fn every_kernel_matches_the_reference() {
     }
 }
 
-/// With every scale 1, the outputs are the integer dot products of `q - zero` and the weights, exactly.
+/// With every scale 1, the outputs are the integer dot products of `q - zero` and the weights, exactly
+/// (in blocks of 32 and of 64, whose sums reach twice as far).
 pub fn integer_dot_products_are_exact() {
+    for block in [BLOCK, WIDE_BLOCK] {
+        integer_dot_products_are_exact_in_blocks_of(block);
+    }
+}
+
+fn integer_dot_products_are_exact_in_blocks_of(block: usize) {
     let (rows, n, k) = (5, 40, 384);
     let mut rng = Rng(7);
     let values: Vec<i8> = (0..n * k).map(|_| ((rng.next() >> 33) % 255) as i64 as i8).map(|v| v.max(-127)).collect();
-    let w = QuantizedMatrix::from_parts(values.clone(), vec![1.0; n * k / 32], n, k).unwrap();
+    let w = QuantizedMatrix::from_parts(values.clone(), vec![1.0; n * k / block], n, k).unwrap();
+    assert_eq!(w.block, block, "the block length follows from the number of scales");
     let mut x = QuantizedRows::default();
-    x.reset(rows, k);
+    x.reset_in_blocks(rows, k, block);
     for q in x.data.iter_mut() {
         *q = ((rng.next() >> 33) % 128) as u8;
     }
@@ -131,9 +151,11 @@ pub fn integer_dot_products_are_exact() {
         for r in 0..rows {
             for c in 0..n {
                 let exact: i64 = (0..k)
-                    .map(|i| (x.data[r * k + i] as i64 - x.zero[r * k / 32 + i / 32] as i64) * values[c * k + i] as i64)
+                    .map(|i| {
+                        (x.data[r * k + i] as i64 - x.zero[r * k / block + i / block] as i64) * values[c * k + i] as i64
+                    })
                     .sum();
-                assert_eq!(got[r * n + c] as i64, exact, "{}: row {r} column {c}", isa.name());
+                assert_eq!(got[r * n + c] as i64, exact, "{}, blocks of {block}: row {r} column {c}", isa.name());
             }
         }
     }
@@ -159,14 +181,19 @@ pub fn quantizer_keeps_zero_exact() {
 }
 
 /// The quantizer this target runs (explicit `simd128` for whole blocks in wasm) gives the portable
-/// version's bytes, scale and zero point on whole and partial blocks: random ranges, one-signed blocks,
-/// signed zeros, subnormals, values whose rounding lands outside 0..=127, and non-finite values.
+/// version's bytes, scale and zero point on whole blocks (32 and 64 values) and partial ones: random
+/// ranges, one-signed blocks, signed zeros, subnormals, values whose rounding lands outside 0..=127, and
+/// non-finite values.
 pub fn quantizer_matches_the_portable_one_bit_for_bit() {
     let mut rng = Rng(0x51ed_2701);
     let specials =
         [0.0f32, -0.0, f32::MIN_POSITIVE / 4.0, -1e-42, 1e30, -1e30, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
     for case in 0..2000 {
-        let len = if case % 5 == 0 { 1 + case % 32 } else { 32 };
+        let len = match case % 5 {
+            0 => 1 + case % 32,
+            1 => WIDE_BLOCK,
+            _ => BLOCK,
+        };
         let magnitude = [1e-6f32, 1.0, 1e3, 1e20][case % 4];
         let mut values: Vec<f32> = (0..len)
             .map(|_| match case % 7 {

@@ -29,7 +29,7 @@ from tokenizers.processors import TemplateProcessing
 from transformers import BertConfig, BertForSequenceClassification
 
 sys.path.insert(0, os.path.dirname(__file__))
-from int8_reference import FORMAT, dequantize, quantize_state  # noqa: E402
+from int8_reference import dequantize, metadata_for, quantize_state  # noqa: E402
 
 DATA, MINILM, OUT = sys.argv[1:4]
 MAX_LEN = 128
@@ -147,7 +147,8 @@ acc = np.mean([int(np.argmax(l)) == y for l, (_, y) in zip(logits(model, tok, [t
 print(f"tiny model validation accuracy {acc:.3f} (loss {loss.item():.3f})")
 model.save_pretrained(tiny_dir)
 state = load_file(os.path.join(tiny_dir, "model.safetensors"))
-save_file(quantize_state(state), os.path.join(tiny_dir, "model.int8.safetensors"), metadata=FORMAT)
+quantized = quantize_state(state)
+save_file(quantized, os.path.join(tiny_dir, "model.int8.safetensors"), metadata=metadata_for(quantized))
 dump(goldens(model, tok, TRICKY, TRICKY, "text"), "tiny_goldens.json")
 dump(goldens(model, tok, val_texts, list(range(64)), "row"), "tiny_validation_goldens.json")
 

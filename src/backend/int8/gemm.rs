@@ -1,8 +1,9 @@
-//! The int8 engine's matrix multiply, `y = x W^T + bias`, with int8 weights in the file's blocks of 32
-//! (`int8-block32-v1`) and activations quantized per block of 32 too ([`QuantizedRows`]).
+//! The int8 engine's matrix multiply, `y = x W^T + bias`, with int8 weights in the file's blocks (32 values,
+//! or 64 in some tensors: `int8-block-v2`) and activations quantized in blocks of the same length
+//! ([`QuantizedRows`]). Below, "32" is the block length of the matrix at hand.
 //!
 //! Semantics, the same bits on every instruction set (docs/weight-format.md, "int8 compute"). Activations
-//! are quantized per block of 32 values to 7 bits with a zero point ([`quantize_block`]: the block's range
+//! are quantized per block to 7 bits with a zero point ([`quantize_block`]: the block's range
 //! `[min(x, 0), max(x, 0)]` onto 0..=127), so every integer dot product is exact on every engine: AVX2's
 //! `vpmaddubsw` sums two products into an i16 without saturating, and wasm's relaxed
 //! `i32x4.dot_i8x16_i7x16_add` is defined only for a second operand in 0..=127. For row `m`, output `n`:
@@ -29,7 +30,7 @@
 //! the bits are the same. The weights stay int8 in memory: one panel is widened at a time, into
 //! [`GemmScratch`].
 
-use crate::weights::quant::{padded_len, QuantizedMatrix, BLOCK};
+use crate::weights::quant::{padded_len, QuantizedMatrix, BLOCK, WIDE_BLOCK};
 
 /// Output columns per packed panel.
 pub const PANEL: usize = 16;
@@ -42,8 +43,8 @@ pub(super) const Q_MAX: f32 = 127.0;
 /// on Zen 3 in V8: ~1.1x the byte kernel at 8 rows, 1.35x in Node 20 and ~2x in Chromium 156 at 40.)
 pub const WIDEN_MIN_ROWS: usize = 3;
 
-/// Rows of activations quantized per block of 32: `x ≈ scale[b] * (q - zero[b])`, `q` in `0..=127`; each
-/// row padded to whole blocks with zeros (which quantize to the zero point).
+/// Rows of activations quantized per block (of the weights' length, [`Self::block`]): `x ≈ scale[b] * (q -
+/// zero[b])`, `q` in `0..=127`; each row padded to whole blocks with zeros (which quantize to the zero point).
 #[derive(Debug, Clone, Default)]
 pub struct QuantizedRows {
     /// `[rows, stride]`.
@@ -54,18 +55,27 @@ pub struct QuantizedRows {
     pub zero: Vec<i32>,
     /// Bytes per row: the row length rounded up to a block.
     pub stride: usize,
+    /// Values per block: the block length of the weights these rows are multiplied with.
+    pub block: usize,
 }
 
 impl QuantizedRows {
-    /// Room for `rows` rows of `cols` values (capacity is kept between calls).
+    /// Room for `rows` rows of `cols` values in blocks of [`BLOCK`] (capacity is kept between calls).
     pub fn reset(&mut self, rows: usize, cols: usize) {
+        self.reset_in_blocks(rows, cols, BLOCK);
+    }
+
+    /// [`Self::reset`] for blocks of `block` values (that divide the padded row, as a matrix's blocks do).
+    pub fn reset_in_blocks(&mut self, rows: usize, cols: usize, block: usize) {
         self.stride = padded_len(cols);
+        assert_eq!(self.stride % block, 0, "whole blocks of {block} per row of {cols}");
+        self.block = block;
         self.data.clear();
         self.data.resize(rows * self.stride, 0);
         self.scale.clear();
-        self.scale.resize(rows * self.stride / BLOCK, 0.0);
+        self.scale.resize(rows * self.stride / block, 0.0);
         self.zero.clear();
-        self.zero.resize(rows * self.stride / BLOCK, 0);
+        self.zero.resize(rows * self.stride / block, 0);
     }
 
     pub fn rows(&self) -> usize {
@@ -73,28 +83,20 @@ impl QuantizedRows {
     }
 
     fn blocks(&self) -> usize {
-        self.stride / BLOCK
+        self.stride / self.block
     }
 
     /// Quantizes `values` into row `row`.
     pub fn set_row(&mut self, row: usize, values: &[f32]) {
         let blocks = self.blocks();
         let out = &mut self.data[row * self.stride..][..values.len()];
-        let used = values.len().div_ceil(BLOCK);
+        let used = values.len().div_ceil(self.block);
         let scales = &mut self.scale[row * blocks..][..used];
         let zeros = &mut self.zero[row * blocks..][..used];
-        for (((out, values), scale), zero) in out.chunks_mut(BLOCK).zip(values.chunks(BLOCK)).zip(scales).zip(zeros) {
+        let block = self.block;
+        for (((out, values), scale), zero) in out.chunks_mut(block).zip(values.chunks(block)).zip(scales).zip(zeros) {
             (*scale, *zero) = quantize_block(values, out);
         }
-    }
-
-    /// Copies row `from` of `source` (same width) into row `to`.
-    pub fn copy_row(&mut self, to: usize, source: &QuantizedRows, from: usize) {
-        let blocks = self.blocks();
-        self.data[to * self.stride..][..self.stride]
-            .copy_from_slice(&source.data[from * source.stride..][..source.stride]);
-        self.scale[to * blocks..][..blocks].copy_from_slice(&source.scale[from * blocks..][..blocks]);
-        self.zero[to * blocks..][..blocks].copy_from_slice(&source.zero[from * blocks..][..blocks]);
     }
 }
 
@@ -102,7 +104,7 @@ impl QuantizedRows {
 /// arithmetic, which vectorises everywhere (`f32::round` is a library call on baseline x86-64 and wasm).
 pub(super) const ROUNDER: f32 = 12_582_912.0;
 
-/// 7-bit quantization of up to one block: the range `[lo, hi] = [min(x, 0), max(x, 0)]` onto `0..=127`,
+/// 7-bit quantization of up to one block (of any length): the range `[lo, hi] = [min(x, 0), max(x, 0)]` onto `0..=127`,
 /// so 0 is exact: `scale = (hi - lo) / 127`, `zero = clamp(round(-lo * (1 / scale)), 0, 127)`, `q =
 /// clamp(round(x * (1 / scale) + zero), 0, 127)` (f32; round = to nearest, ties to even). Returns `(scale,
 /// zero)`; a block of zeros (or of non-finite values) gets `(0, 0)` and all-zero `q`. A block's values are
@@ -112,7 +114,7 @@ pub(super) const ROUNDER: f32 = 12_582_912.0;
 #[inline]
 pub fn quantize_block(values: &[f32], out: &mut [u8]) -> (f32, i32) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if let (Ok(values), Ok(out)) = (values.try_into(), out.try_into()) {
+    if !values.is_empty() && values.len().is_multiple_of(BLOCK) && out.len() == values.len() {
         return super::wasm::quantize_block(values, out);
     }
     quantize_block_portable(values, out)
@@ -166,15 +168,17 @@ pub struct PackedMatrix {
     sums: Vec<i32>,
     /// Padded to whole panels.
     bias: Vec<f32>,
+    /// Values per block (the file's, for this matrix).
+    pub block: usize,
 }
 
 impl PackedMatrix {
     /// Packs the file's int8 blocks of `W` (`[n, k]`) and its bias (`n` values).
     pub fn pack(w: &QuantizedMatrix, bias: &[f32]) -> Self {
-        let (n, k) = (w.rows, w.cols);
+        let (n, k, block) = (w.rows, w.cols, w.block);
         assert_eq!(bias.len(), n, "one bias per output");
         let kp = padded_len(k);
-        let blocks = kp / BLOCK;
+        let blocks = kp / block;
         let panels = n.div_ceil(PANEL);
         let mut packed = vec![0i8; panels * kp * PANEL];
         let mut scales = vec![0f32; panels * blocks * PANEL];
@@ -188,16 +192,16 @@ impl PackedMatrix {
             for b in 0..blocks {
                 let at = (p * blocks + b) * PANEL + j;
                 scales[at] = w.scales[col * blocks + b];
-                sums[at] = row[b * BLOCK..(b + 1) * BLOCK].iter().map(|&q| q as i32).sum::<i32>();
+                sums[at] = row[b * block..(b + 1) * block].iter().map(|&q| q as i32).sum::<i32>();
             }
         }
         let mut padded_bias = bias.to_vec();
         padded_bias.resize(panels * PANEL, 0.0);
-        Self { n, k, panels: packed, scales, sums, bias: padded_bias }
+        Self { n, k, panels: packed, scales, sums, bias: padded_bias, block }
     }
 
     fn blocks(&self) -> usize {
-        padded_len(self.k) / BLOCK
+        padded_len(self.k) / self.block
     }
 
     /// Bytes of packed weights.
@@ -267,25 +271,34 @@ impl Isa {
         found
     }
 
-    /// The micro-kernel for a call of `rows` rows.
-    fn kernel(self, rows: usize) -> Kernel {
+    /// The micro-kernel for a call of `rows` rows on blocks of `block` values.
+    fn kernel(self, rows: usize, block: usize) -> Kernel {
+        // The SIMD kernels take their chunks of 4 values per block as a constant: one instance per length.
+        macro_rules! per_block {
+            ($kind:ident, $fn_type:ty, $($kernel:ident)::+) => {
+                Kernel::$kind(match block {
+                    WIDE_BLOCK => $($kernel)::+::<{ WIDE_BLOCK / 4 }> as $fn_type,
+                    _ => $($kernel)::+::<{ BLOCK / 4 }> as $fn_type,
+                })
+            };
+        }
         match self {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => Kernel::Bytes(super::x86::tile_avx2),
+            Isa::Avx2 => per_block!(Bytes, TileFn, super::x86::tile_avx2),
             #[cfg(target_arch = "x86_64")]
-            Isa::AvxVnni => Kernel::Bytes(super::x86::tile_avx_vnni),
+            Isa::AvxVnni => per_block!(Bytes, TileFn, super::x86::tile_avx_vnni),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => Kernel::Bytes(super::x86::tile_avx512_vnni),
+            Isa::Avx512Vnni => per_block!(Bytes, TileFn, super::x86::tile_avx512_vnni),
             #[cfg(target_arch = "wasm32")]
-            Isa::WasmSimd128 if rows >= WIDEN_MIN_ROWS => Kernel::Widened(super::wasm::tile_widened),
+            Isa::WasmSimd128 if rows >= WIDEN_MIN_ROWS => per_block!(Widened, WideTileFn, super::wasm::tile_widened),
             #[cfg(target_arch = "wasm32")]
-            Isa::WasmSimd128 => Kernel::Bytes(super::wasm::tile_simd128),
+            Isa::WasmSimd128 => per_block!(Bytes, TileFn, super::wasm::tile_simd128),
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-            Isa::WasmRelaxed => Kernel::Bytes(super::wasm::tile_relaxed),
+            Isa::WasmRelaxed => per_block!(Bytes, TileFn, super::wasm::tile_relaxed),
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-            Isa::WasmRelaxedI16 => Kernel::Bytes(super::wasm::tile_relaxed_i16),
+            Isa::WasmRelaxedI16 => per_block!(Bytes, TileFn, super::wasm::tile_relaxed_i16),
             _ => {
-                let _ = rows; // only the wasm simd128 kernel depends on it
+                let _ = (rows, block); // only the SIMD kernels depend on them
                 Kernel::Bytes(tile_scalar)
             }
         }
@@ -313,7 +326,8 @@ pub struct GemmScratch {
 
 /// The operands of one micro-kernel call: `rows` (1..=MAX_ROWS) rows of activations at `a` (row stride
 /// `lda` bytes) with their block scales and zero points at `a_scales` and `a_zeros` (row stride
-/// `blocks`), and one panel of weights (`panel`), its scales and block sums (`[blocks][PANEL]` each).
+/// `blocks`), and one panel of weights (`panel`), its scales and block sums (`[blocks][PANEL]` each), in
+/// blocks of `block` values (a SIMD kernel's instance for that length: [`Isa::kernel`]).
 #[derive(Clone, Copy)]
 pub struct Tile {
     pub rows: usize,
@@ -325,14 +339,17 @@ pub struct Tile {
     pub scales: *const f32,
     pub sums: *const i32,
     pub blocks: usize,
+    /// Values per block.
+    pub block: usize,
 }
 
 /// A micro-kernel: writes `acc[m][j] = sum over b of (D[m][j][b] as f32) * (scales[b][j] * a_scales[m][b])`
 /// with `D` as in the module docs.
 ///
 /// # Safety
-/// The pointers of `tile` must hold what [`Tile`] describes (`blocks * 32` bytes per activation row,
-/// `blocks * 32 * PANEL` bytes of panel), and the instruction set must be available.
+/// The pointers of `tile` must hold what [`Tile`] describes (`blocks * block` bytes per activation row,
+/// `blocks * block * PANEL` bytes of panel), the instruction set must be available, and a SIMD kernel's
+/// instance must be the one for `block`.
 pub type TileFn = unsafe fn(tile: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]);
 
 /// The operands of one widened micro-kernel call: `rows` rows of `q - zero` at `a` (row stride `lda`
@@ -347,6 +364,8 @@ pub struct WideTile {
     pub panel: *const i16,
     pub scales: *const f32,
     pub blocks: usize,
+    /// Values per block.
+    pub block: usize,
 }
 
 /// A widened micro-kernel: the same `acc` as a [`TileFn`] on the same rows and panel.
@@ -360,18 +379,19 @@ pub type WideTileFn = unsafe fn(tile: &WideTile, acc: &mut [[f32; PANEL]; MAX_RO
 /// # Safety
 /// As [`TileFn`].
 pub unsafe fn tile_scalar(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
-    let panel = std::slice::from_raw_parts(t.panel, t.blocks * BLOCK * PANEL);
+    let block = t.block;
+    let panel = std::slice::from_raw_parts(t.panel, t.blocks * block * PANEL);
     let scales = std::slice::from_raw_parts(t.scales, t.blocks * PANEL);
     let sums = std::slice::from_raw_parts(t.sums, t.blocks * PANEL);
     for (m, acc) in acc.iter_mut().enumerate().take(t.rows) {
-        let row = std::slice::from_raw_parts(t.a.add(m * t.lda), t.blocks * BLOCK);
+        let row = std::slice::from_raw_parts(t.a.add(m * t.lda), t.blocks * block);
         let a_scales = std::slice::from_raw_parts(t.a_scales.add(m * t.blocks), t.blocks);
         let a_zeros = std::slice::from_raw_parts(t.a_zeros.add(m * t.blocks), t.blocks);
         for (j, out) in acc.iter_mut().enumerate() {
             let mut sum = 0f32;
             for b in 0..t.blocks {
                 let mut dot = -a_zeros[b] * sums[b * PANEL + j];
-                for i in b * BLOCK..(b + 1) * BLOCK {
+                for i in b * block..(b + 1) * block {
                     dot += row[i] as i32 * panel[(i / 4) * PANEL * 4 + j * 4 + i % 4] as i32;
                 }
                 sum += dot as f32 * (scales[b * PANEL + j] * a_scales[b]);
@@ -386,16 +406,17 @@ pub unsafe fn tile_scalar(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
 pub fn matmul(isa: Isa, x: &QuantizedRows, w: &PackedMatrix, out: &mut [f32], ldo: usize, scratch: &mut GemmScratch) {
     let rows = x.rows();
     assert_eq!(x.stride, padded_len(w.k), "the activations' width must match the weights'");
+    assert_eq!(x.block, w.block, "the activations' blocks must match the weights'");
     assert!(ldo >= w.n && out.len() >= rows.saturating_sub(1) * ldo + w.n, "output too small");
-    let blocks = w.blocks();
-    let kernel = isa.kernel(rows);
+    let (blocks, block) = (w.blocks(), w.block);
+    let kernel = isa.kernel(rows, block);
     if let Kernel::Widened(_) = kernel {
         widen_rows(x, &mut scratch.rows);
-        scratch.panel.resize(blocks * BLOCK * PANEL, 0);
+        scratch.panel.resize(blocks * block * PANEL, 0);
     }
     let mut acc = [[0f32; PANEL]; MAX_ROWS];
     for p in 0..w.n.div_ceil(PANEL) {
-        let panel = &w.panels[p * blocks * BLOCK * PANEL..][..blocks * BLOCK * PANEL];
+        let panel = &w.panels[p * blocks * block * PANEL..][..blocks * block * PANEL];
         let scales = &w.scales[p * blocks * PANEL..][..blocks * PANEL];
         let sums = &w.sums[p * blocks * PANEL..][..blocks * PANEL];
         if let Kernel::Widened(_) = kernel {
@@ -416,6 +437,7 @@ pub fn matmul(isa: Isa, x: &QuantizedRows, w: &PackedMatrix, out: &mut [f32], ld
                         scales: scales.as_ptr(),
                         sums: sums.as_ptr(),
                         blocks,
+                        block,
                     };
                     // SAFETY: the slices above and x's rows m0.. hold what the kernel reads (sizes checked),
                     // and `Isa::available` only offers instruction sets this machine has.
@@ -430,6 +452,7 @@ pub fn matmul(isa: Isa, x: &QuantizedRows, w: &PackedMatrix, out: &mut [f32], ld
                         panel: scratch.panel.as_ptr(),
                         scales: scales.as_ptr(),
                         blocks,
+                        block,
                     };
                     // SAFETY: as above; the scratch holds x's rows and this panel, widened.
                     unsafe { kernel(&tile, &mut acc) };
@@ -450,7 +473,7 @@ pub fn matmul(isa: Isa, x: &QuantizedRows, w: &PackedMatrix, out: &mut [f32], ld
 fn widen_rows(x: &QuantizedRows, out: &mut Vec<i16>) {
     out.clear();
     out.resize(x.data.len(), 0);
-    for ((out, q), &zero) in out.chunks_exact_mut(BLOCK).zip(x.data.chunks_exact(BLOCK)).zip(&x.zero) {
+    for ((out, q), &zero) in out.chunks_exact_mut(x.block).zip(x.data.chunks_exact(x.block)).zip(&x.zero) {
         let zero = zero as i16;
         for (o, &q) in out.iter_mut().zip(q) {
             *o = q as i16 - zero;
@@ -483,8 +506,9 @@ pub fn widen_panel_portable(panel: &[i8], out: &mut [i16]) {
 /// The semantics of [`matmul`] straight from the file's format, without packing: what the tests compare
 /// every kernel with, bit for bit.
 pub fn reference_matmul(x: &QuantizedRows, w: &QuantizedMatrix, bias: &[f32]) -> Vec<f32> {
-    let (n, kp) = (w.rows, padded_len(w.cols));
-    let blocks = kp / BLOCK;
+    let (n, kp, block) = (w.rows, padded_len(w.cols), w.block);
+    assert_eq!(x.block, block, "the activations' blocks must match the weights'");
+    let blocks = kp / block;
     let mut out = vec![0f32; x.rows() * n];
     for m in 0..x.rows() {
         let row = &x.data[m * x.stride..][..kp];
@@ -492,7 +516,7 @@ pub fn reference_matmul(x: &QuantizedRows, w: &QuantizedMatrix, bias: &[f32]) ->
             let wrow = &w.values[col * kp..][..kp];
             let mut acc = 0f32;
             for b in 0..blocks {
-                let range = b * BLOCK..(b + 1) * BLOCK;
+                let range = b * block..(b + 1) * block;
                 let zero = x.zero[m * blocks + b];
                 let dot: i32 = row[range.clone()]
                     .iter()

@@ -1,7 +1,8 @@
 //! The int8 CPU engine: [`crate::pass`] on the CPU with the weights kept int8 and the activations quantized
-//! to 7 bits per block of 32, so every linear layer is an integer matrix multiply ([`gemm`]; wasm `simd128` or
-//! relaxed SIMD in the browser, AVX2 / AVX-VNNI / AVX-512 VNNI natively, chosen at load). Embeddings,
-//! LayerNorm, GELU and attention run in f32 ([`ops`]).
+//! to 7 bits per block (of the weights' length, 32 or 64 values) as each linear layer reads them, so every
+//! one is an integer matrix multiply ([`gemm`]; wasm `simd128` or relaxed SIMD in the browser, AVX2 /
+//! AVX-VNNI / AVX-512 VNNI natively, chosen at load). Embeddings, LayerNorm, GELU and attention run in f32
+//! ([`ops`]).
 //!
 //! The texts of a batch are laid end to end without padding: every linear layer runs once over all
 //! tokens, and attention runs per text at its own length with no mask. The last layer computes only the
@@ -43,11 +44,13 @@ struct Table {
     scales: Vec<f32>,
     stride: usize,
     rows: usize,
+    /// Values per block.
+    block: usize,
 }
 
 impl Table {
     fn new(m: QuantizedMatrix) -> Self {
-        Table { stride: padded_len(m.cols), rows: m.rows, values: m.values, scales: m.scales }
+        Table { stride: padded_len(m.cols), rows: m.rows, values: m.values, scales: m.scales, block: m.block }
     }
 }
 
@@ -101,12 +104,10 @@ fn as_int8(stored: StoredMatrix, rows: usize, cols: usize) -> Result<QuantizedMa
     }
 }
 
-/// One pass's activation buffer: f32 rows, their 7-bit quantization when a linear layer reads them, and
-/// which rows they are.
+/// One pass's activation buffer: f32 rows, and which rows they are.
 #[derive(Default)]
 struct Buffer {
     values: Vec<f32>,
-    quantized: QuantizedRows,
     rows: Option<Rows>,
 }
 
@@ -114,7 +115,8 @@ struct Buffer {
 #[derive(Default)]
 struct Arena {
     slots: [Buffer; 7],
-    gathered: QuantizedRows,
+    /// A linear layer's input rows, quantized in its weights' blocks.
+    input: QuantizedRows,
     gemm: GemmScratch,
     attention: AttentionScratch,
 }
@@ -129,12 +131,6 @@ fn slot_index(slot: Slot) -> usize {
         Slot::Pooled => 5,
         Slot::Logits => 6,
     }
-}
-
-/// Whether a slot feeds an int8 linear layer (so its rows are quantized as they are written): everything
-/// but the attention input, the classifier's f32 input and the logits.
-fn feeds_int8(slot: Slot) -> bool {
-    !matches!(slot, Slot::Qkv | Slot::Pooled | Slot::Logits)
 }
 
 /// A batch without padding: each text's tokens end to end.
@@ -392,9 +388,6 @@ impl Run<'_> {
         buffer.values.clear();
         buffer.values.resize(n * width, 0.0);
         buffer.rows = Some(rows);
-        if feeds_int8(slot) {
-            buffer.quantized.reset(n, width);
-        }
         buffer
     }
 
@@ -426,21 +419,16 @@ impl pass::Ops for Run<'_> {
             for p in 0..len {
                 let t = start + p;
                 let row = &mut buffer.values[t * h..(t + 1) * h];
-                ops::add_table_row(&word.values, &word.scales, word.stride, texts.ids[t] as usize, row);
-                ops::add_table_row(&position.values, &position.scales, position.stride, p, row);
-                ops::add_table_row(
-                    &token_type.values,
-                    &token_type.scales,
-                    token_type.stride,
-                    texts.types[t] as usize,
-                    row,
-                );
+                for (table, index) in
+                    [(word, texts.ids[t] as usize), (position, p), (token_type, texts.types[t] as usize)]
+                {
+                    ops::add_table_row(&table.values, &table.scales, table.stride, table.block, index, row);
+                }
                 ops::layer_norm(row, gamma, beta, eps);
-                buffer.quantized.set_row(t, row);
             }
         }
         self.put(out, buffer);
-        self.lap("embeddings + layernorm + quantize");
+        self.lap("embeddings + layernorm");
         Ok(())
     }
 
@@ -466,22 +454,19 @@ impl pass::Ops for Run<'_> {
             return Ok(());
         }
         let w = engine.weights.linear(linear);
+        // The input rows (only the [CLS] ones of a per-token slot where those are wanted), quantized in
+        // the weights' blocks.
+        let mut x = std::mem::take(&mut self.arena.input);
+        x.reset_in_blocks(n_rows, w.k, w.block);
+        let source = &self.slot(input).values;
+        for r in 0..n_rows {
+            x.set_row(r, &source[texts.source_row(in_layout, rows, r) * w.k..][..w.k]);
+        }
+        self.lap("quantize");
         let mut out = self.take(output, rows, w.n);
-        // The quantized input rows, gathered when only the [CLS] rows of a per-token slot are wanted.
-        let mut gathered = std::mem::take(&mut self.arena.gathered);
         let mut scratch = std::mem::take(&mut self.arena.gemm);
-        let source = &self.slot(input).quantized;
-        let x = if in_layout == rows {
-            source
-        } else {
-            gathered.reset(n_rows, w.k);
-            for r in 0..n_rows {
-                gathered.copy_row(r, source, texts.source_row(in_layout, rows, r));
-            }
-            &gathered
-        };
-        gemm::matmul(engine.isa, x, w, &mut out.values, w.n, &mut scratch);
-        self.arena.gathered = gathered;
+        gemm::matmul(engine.isa, &x, w, &mut out.values, w.n, &mut scratch);
+        self.arena.input = x;
         self.arena.gemm = scratch;
         self.lap(linear.role());
         let epilogue_label = match epilogue {
@@ -508,12 +493,6 @@ impl pass::Ops for Run<'_> {
         if let Some(label) = epilogue_label {
             self.lap(label);
         }
-        if feeds_int8(output) {
-            for r in 0..n_rows {
-                out.quantized.set_row(r, &out.values[r * w.n..(r + 1) * w.n]);
-            }
-            self.lap("quantize");
-        }
         self.put(output, out);
         Ok(())
     }
@@ -535,14 +514,9 @@ impl pass::Ops for Run<'_> {
             let out = &mut buffer.values[first_out * h..(first_out + range.len()) * h];
             ops::attention(rows, h, heads, range, &mut scratch, out);
         }
-        self.lap("attention");
-        for r in 0..texts.rows(queries) {
-            let row = &buffer.values[r * h..(r + 1) * h];
-            buffer.quantized.set_row(r, row);
-        }
         self.arena.attention = scratch;
         self.put(output, buffer);
-        self.lap("quantize");
+        self.lap("attention");
         Ok(())
     }
 }

@@ -4,15 +4,15 @@
 
 use crate::config::HiddenAct;
 use crate::math;
-use crate::weights::quant::BLOCK;
 
-/// A dequantized lookup: `out = q[row] * scale` for one row of an int8 table (`stride` bytes per row).
+/// A dequantized lookup: `out += q[row] * scale` for one row of an int8 table (`stride` bytes per row, in
+/// blocks of `block` values).
 #[inline]
-pub fn add_table_row(values: &[i8], scales: &[f32], stride: usize, row: usize, out: &mut [f32]) {
+pub fn add_table_row(values: &[i8], scales: &[f32], stride: usize, block: usize, row: usize, out: &mut [f32]) {
     let q = &values[row * stride..][..out.len()];
-    let s = &scales[row * stride / BLOCK..];
-    for (block, (out, q)) in out.chunks_mut(BLOCK).zip(q.chunks(BLOCK)).enumerate() {
-        let scale = s[block];
+    let s = &scales[row * stride / block..];
+    for (b, (out, q)) in out.chunks_mut(block).zip(q.chunks(block)).enumerate() {
+        let scale = s[b];
         for (o, &q) in out.iter_mut().zip(q) {
             *o += q as f32 * scale;
         }

@@ -5,50 +5,63 @@
 //! values widened to 16 bits): on bytes for calls of few rows, on operands widened once per call otherwise
 //! ([`tile_widened`]). Each computes exactly [`super::gemm::tile_scalar`]. The relaxed instructions are
 //! checked on known inputs before use ([`relaxed_dot_is_exact`]): an engine may treat a second operand above
-//! 127 either way, and one (Node 20) was seen to get even in-range inputs wrong.
+//! 127 either way, and one (Node 20) was seen to get even in-range inputs wrong. A kernel's `C` is the chunks of
+//! 4 values in a block (8 for blocks of 32, 16 for 64).
 
 use std::arch::wasm32::*;
 
 use super::gemm::{block_quantizer, Tile, WideTile, MAX_ROWS, PANEL, Q_MAX, ROUNDER};
-use crate::weights::quant::BLOCK;
 
-/// Chunks of 4 input values per block.
-const CHUNKS: usize = BLOCK / 4;
+/// Values the quantizer reads at once: 8 vectors.
+const QUANTIZER_CHUNK: usize = 32;
 
-/// [`super::gemm::quantize_block`] of one whole block: the range from `f32x4.pmin`/`pmax`, and the clamp to `0..=127` from two saturating
-/// narrows (i32 to i16, i16 to u8) and a `u8x16.min`, which clamp exactly as `i32::clamp` does.
-pub fn quantize_block(values: &[f32; BLOCK], out: &mut [u8; BLOCK]) -> (f32, i32) {
-    // SAFETY: 32 f32 are 8 whole v128 loads, 32 bytes 2 whole v128 stores.
-    unsafe {
-        let p = values.as_ptr() as *const v128;
-        let v: [v128; 8] = std::array::from_fn(|i| v128_load(p.add(i)));
-        let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
-        // The range ignores NaN, as `crate::math::min`/`max` do. `f32x4.pmin`/`pmax` would too by the spec
-        // (a NaN second operand gives the first), but Chromium 156 was seen to return the NaN, so NaN
-        // lanes are zeroed first (x == x is false only for NaN); without NaN, `pmin`/`pmax` give the same
-        // range in any operand order (signed zeros aside, which give the same scale and zero point).
-        for x in v {
+/// [`super::gemm::quantize_block`] of one whole block (a multiple of 32 values): the range from
+/// `f32x4.pmin`/`pmax`, and the clamp to `0..=127` from two saturating narrows (i32 to i16, i16 to u8) and
+/// a `u8x16.min`, which clamp exactly as `i32::clamp` does.
+pub fn quantize_block(values: &[f32], out: &mut [u8]) -> (f32, i32) {
+    assert!(values.len().is_multiple_of(QUANTIZER_CHUNK) && out.len() == values.len(), "whole chunks of 32 values");
+    let load = |chunk: &[f32]| -> [v128; 8] {
+        // SAFETY: a chunk is 32 f32, 8 whole v128 loads.
+        std::array::from_fn(|i| unsafe { v128_load((chunk.as_ptr() as *const v128).add(i)) })
+    };
+    let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    // The range ignores NaN, as `crate::math::min`/`max` do. `f32x4.pmin`/`pmax` would too by the spec
+    // (a NaN second operand gives the first), but Chromium 156 was seen to return the NaN, so NaN
+    // lanes are zeroed first (x == x is false only for NaN); without NaN, `pmin`/`pmax` give the same
+    // range in any operand order (signed zeros aside, which give the same scale and zero point).
+    for chunk in values.chunks_exact(QUANTIZER_CHUNK) {
+        for x in load(chunk) {
             let x = v128_and(x, f32x4_eq(x, x));
             lo = f32x4_pmin(lo, x);
             hi = f32x4_pmax(hi, x);
         }
+    }
+    {
         lo = f32x4_pmin(lo, i32x4_shuffle::<2, 3, 0, 1>(lo, lo));
         lo = f32x4_pmin(lo, i32x4_shuffle::<1, 0, 3, 2>(lo, lo));
         hi = f32x4_pmax(hi, i32x4_shuffle::<2, 3, 0, 1>(hi, hi));
         hi = f32x4_pmax(hi, i32x4_shuffle::<1, 0, 3, 2>(hi, hi));
         let (lo, hi) = (f32x4_extract_lane::<0>(lo), f32x4_extract_lane::<0>(hi));
         let Some((inverse, zero)) = block_quantizer(lo, hi) else {
-            *out = [0; BLOCK];
+            out.fill(0);
             return (0.0, 0);
         };
         let (inverse, offset) = (f32x4_splat(inverse), f32x4_splat(zero as f32 + ROUNDER));
         let rounder = i32x4_splat(ROUNDER.to_bits() as i32);
-        let q: [v128; 8] = v.map(|x| i32x4_sub(f32x4_add(f32x4_mul(x, inverse), offset), rounder));
         let top = u8x16_splat(Q_MAX as u8);
-        for (half, q) in q.chunks_exact(4).enumerate() {
-            let low = i16x8_narrow_i32x4(q[0], q[1]);
-            let high = i16x8_narrow_i32x4(q[2], q[3]);
-            v128_store(out.as_mut_ptr().add(16 * half) as *mut v128, u8x16_min(u8x16_narrow_i16x8(low, high), top));
+        for (chunk, out) in values.chunks_exact(QUANTIZER_CHUNK).zip(out.chunks_exact_mut(QUANTIZER_CHUNK)) {
+            let q: [v128; 8] = load(chunk).map(|x| i32x4_sub(f32x4_add(f32x4_mul(x, inverse), offset), rounder));
+            for (half, q) in q.chunks_exact(4).enumerate() {
+                let low = i16x8_narrow_i32x4(q[0], q[1]);
+                let high = i16x8_narrow_i32x4(q[2], q[3]);
+                // SAFETY: 32 output bytes, two whole v128 stores.
+                unsafe {
+                    v128_store(
+                        out.as_mut_ptr().add(16 * half) as *mut v128,
+                        u8x16_min(u8x16_narrow_i16x8(low, high), top),
+                    );
+                }
+            }
         }
         ((hi - lo) / Q_MAX, zero)
     }
@@ -61,7 +74,7 @@ unsafe fn splat_lane(t: &Tile, m: usize, offset: usize) -> v128 {
 }
 
 /// Where row `m`'s sums of block `b` start: `-zero * S`, the zero point's share, for the four 4-column
-/// groups of a panel. `|S| <= 32 * 128` fits the low i16 half of its i32 lane, so one `i32x4.dot_i16x8_s`
+/// groups of a panel. `|S| <= 64 * 128` fits the low i16 half of its i32 lane, so one `i32x4.dot_i16x8_s`
 /// (`pmaddwd`: one instruction; `i32x4.mul` is two on x86) with `[-zero, 0]` in each lane's halves gives
 /// `-zero * S` exactly, whatever the sign-extended high half holds.
 #[inline(always)]
@@ -99,15 +112,15 @@ unsafe fn store_row(acc: &mut [f32; PANEL], sums: &[v128; 4]) {
 ///
 /// # Safety
 /// As [`super::gemm::TileFn`].
-pub unsafe fn tile_simd128(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+pub unsafe fn tile_simd128<const C: usize>(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
     for (m, acc) in acc.iter_mut().enumerate().take(t.rows) {
         let mut sums = [f32x4_splat(0.0); 4];
         let mut w = t.panel;
         for b in 0..t.blocks {
             // lo[g]: columns 4g, 4g + 1 (two partial sums each); hi[g]: columns 4g + 2, 4g + 3.
             let (mut lo, mut hi) = ([i32x4_splat(0); 4], [i32x4_splat(0); 4]);
-            for c in 0..CHUNKS {
-                let x = u16x8_extend_low_u8x16(splat_lane(t, m, b * BLOCK + c * 4));
+            for c in 0..C {
+                let x = u16x8_extend_low_u8x16(splat_lane(t, m, (b * C + c) * 4));
                 for g in 0..4 {
                     let wv = v128_load(w.add(16 * g) as *const v128);
                     lo[g] = i32x4_add(lo[g], i32x4_dot_i16x8(i16x8_extend_low_i8x16(wv), x));
@@ -152,17 +165,17 @@ pub fn widen_panel(panel: &[i8], out: &mut [i16]) {
 /// between blocks: 2 rows keep 8 integer sums, 4 weight vectors and 2 splats in registers.
 #[allow(clippy::needless_range_loop)] // `m` also picks the row `first + m` of the tile: an index is plainer
 #[inline(always)]
-unsafe fn tile_widened_rows<const R: usize>(t: &WideTile, first: usize, acc: &mut [[f32; PANEL]]) {
+unsafe fn tile_widened_rows<const R: usize, const C: usize>(t: &WideTile, first: usize, acc: &mut [[f32; PANEL]]) {
     for m in 0..R {
         store_row(&mut acc[first + m], &[f32x4_splat(0.0); 4]);
     }
     let mut w = t.panel;
     for b in 0..t.blocks {
         let mut dots = [[i32x4_splat(0); 4]; R];
-        for pair in 0..BLOCK / 2 {
+        for pair in 0..2 * C {
             let wv: [v128; 4] = std::array::from_fn(|g| v128_load(w.add(8 * g) as *const v128));
             for m in 0..R {
-                let x = v128_load32_splat(t.a.add((first + m) * t.lda + b * BLOCK + 2 * pair) as *const u32);
+                let x = v128_load32_splat(t.a.add((first + m) * t.lda + b * 4 * C + 2 * pair) as *const u32);
                 for g in 0..4 {
                     dots[m][g] = i32x4_add(dots[m][g], i32x4_dot_i16x8(wv[g], x));
                 }
@@ -181,10 +194,11 @@ unsafe fn tile_widened_rows<const R: usize>(t: &WideTile, first: usize, acc: &mu
 
 /// # Safety
 /// As [`super::gemm::WideTileFn`].
-pub unsafe fn tile_widened(t: &WideTile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+pub unsafe fn tile_widened<const C: usize>(t: &WideTile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+    debug_assert_eq!(t.block, 4 * C, "the kernel's instance for this block length");
     in_row_pairs(t.rows, |first, two| match two {
-        true => tile_widened_rows::<2>(t, first, acc),
-        false => tile_widened_rows::<1>(t, first, acc),
+        true => tile_widened_rows::<2, C>(t, first, acc),
+        false => tile_widened_rows::<1, C>(t, first, acc),
     });
 }
 
@@ -203,7 +217,7 @@ fn in_row_pairs(rows: usize, mut call: impl FnMut(usize, bool)) {
 #[cfg(target_feature = "relaxed-simd")]
 #[allow(clippy::needless_range_loop)] // `m` also picks the row `first + m` of the tile: an index is plainer
 #[inline(always)]
-unsafe fn tile_dot4_rows<const R: usize>(
+unsafe fn tile_dot4_rows<const R: usize, const C: usize>(
     t: &Tile,
     first: usize,
     acc: &mut [[f32; PANEL]],
@@ -215,10 +229,10 @@ unsafe fn tile_dot4_rows<const R: usize>(
     let mut w = t.panel;
     for b in 0..t.blocks {
         let mut dots: [[v128; 4]; R] = std::array::from_fn(|m| block_start(t, first + m, b));
-        for c in 0..CHUNKS {
+        for c in 0..C {
             let wv: [v128; 4] = std::array::from_fn(|g| v128_load(w.add(16 * g) as *const v128));
             for m in 0..R {
-                let x = splat_lane(t, first + m, b * BLOCK + c * 4);
+                let x = splat_lane(t, first + m, (b * C + c) * 4);
                 for g in 0..4 {
                     dots[m][g] = dot(wv[g], x, dots[m][g]);
                 }
@@ -237,10 +251,15 @@ unsafe fn tile_dot4_rows<const R: usize>(
 /// [`tile_dot4_rows`] over the tile's rows, two at a time.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-unsafe fn tile_dot4(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS], dot: impl Fn(v128, v128, v128) -> v128 + Copy) {
+unsafe fn tile_dot4<const C: usize>(
+    t: &Tile,
+    acc: &mut [[f32; PANEL]; MAX_ROWS],
+    dot: impl Fn(v128, v128, v128) -> v128 + Copy,
+) {
+    debug_assert_eq!(t.block, 4 * C, "the kernel's instance for this block length");
     in_row_pairs(t.rows, |first, two| match two {
-        true => tile_dot4_rows::<2>(t, first, acc, dot),
-        false => tile_dot4_rows::<1>(t, first, acc, dot),
+        true => tile_dot4_rows::<2, C>(t, first, acc, dot),
+        false => tile_dot4_rows::<1, C>(t, first, acc, dot),
     });
 }
 
@@ -249,8 +268,8 @@ unsafe fn tile_dot4(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS], dot: impl Fn(v
 /// # Safety
 /// As [`super::gemm::TileFn`].
 #[cfg(target_feature = "relaxed-simd")]
-pub unsafe fn tile_relaxed(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
-    tile_dot4(t, acc, |w, x, sums| i32x4_relaxed_dot_i8x16_i7x16_add(w, x, sums));
+pub unsafe fn tile_relaxed<const C: usize>(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+    tile_dot4::<C>(t, acc, |w, x, sums| i32x4_relaxed_dot_i8x16_i7x16_add(w, x, sums));
 }
 
 /// Relaxed SIMD without the 32-bit dot product: `i16x8.relaxed_dot_i8x16_i7x16_s` (x86's `pmaddubsw`: 16
@@ -262,9 +281,11 @@ pub unsafe fn tile_relaxed(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
 /// # Safety
 /// As [`super::gemm::TileFn`].
 #[cfg(target_feature = "relaxed-simd")]
-pub unsafe fn tile_relaxed_i16(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+pub unsafe fn tile_relaxed_i16<const C: usize>(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
     let ones = i16x8_splat(std::hint::black_box(1));
-    tile_dot4(t, acc, move |w, x, sums| i32x4_add(sums, i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(w, x), ones)));
+    tile_dot4::<C>(t, acc, move |w, x, sums| {
+        i32x4_add(sums, i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(w, x), ones))
+    });
 }
 
 /// Whether this build has the relaxed dot products and this engine computes both exactly for a second

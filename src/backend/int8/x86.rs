@@ -1,11 +1,11 @@
 //! x86-64 micro-kernels of [`super::gemm`], chosen at run time: AVX-512 VNNI (one 512-bit register per
 //! row of a 16-column panel), AVX-VNNI (two 256-bit registers), AVX2 (the same with `vpmaddubsw` +
-//! `vpmaddwd` for the dot product). Each computes exactly [`super::gemm::tile_scalar`].
+//! `vpmaddwd` for the dot product). Each computes exactly [`super::gemm::tile_scalar`]; `C` is the chunks of
+//! 4 values in a block (8 for blocks of 32, 16 for 64).
 
 use std::arch::x86_64::*;
 
 use super::gemm::{Tile, MAX_ROWS, PANEL};
-use crate::weights::quant::BLOCK;
 
 pub fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2")
@@ -21,9 +21,6 @@ pub fn has_avx512_vnni() -> bool {
         && is_x86_feature_detected!("avx512vnni")
 }
 
-/// Chunks of 4 input values per block.
-const CHUNKS: usize = BLOCK / 4;
-
 /// The 4 activation bytes at `offset` of row `m`, as one 32-bit lane.
 #[inline(always)]
 unsafe fn activation_lane(t: &Tile, m: usize, offset: usize) -> i32 {
@@ -35,7 +32,7 @@ unsafe fn activation_lane(t: &Tile, m: usize, offset: usize) -> i32 {
 macro_rules! tile_256 {
     ($name:ident, $features:literal, $dot:ident) => {
         #[target_feature(enable = $features)]
-        unsafe fn $name<const R: usize>(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+        unsafe fn $name<const R: usize, const C: usize>(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
             let mut sums = [[_mm256_setzero_ps(); 2]; R];
             let mut w = t.panel;
             for b in 0..t.blocks {
@@ -47,11 +44,11 @@ macro_rules! tile_256 {
                     let zero = _mm256_set1_epi32(-*t.a_zeros.add(m * t.blocks + b));
                     *dot = [_mm256_mullo_epi32(s0, zero), _mm256_mullo_epi32(s1, zero)];
                 }
-                for c in 0..CHUNKS {
+                for c in 0..C {
                     let w0 = _mm256_loadu_si256(w as *const __m256i);
                     let w1 = _mm256_loadu_si256(w.add(32) as *const __m256i);
                     for m in 0..R {
-                        let x = _mm256_set1_epi32(activation_lane(t, m, b * BLOCK + c * 4));
+                        let x = _mm256_set1_epi32(activation_lane(t, m, (b * C + c) * 4));
                         dots[m][0] = $dot(dots[m][0], x, w0);
                         dots[m][1] = $dot(dots[m][1], x, w1);
                     }
@@ -97,7 +94,7 @@ tile_256!(tile_avx_vnni_rows, "avx2,avxvnni", dot_vnni);
 tile_256!(tile_avx2_rows, "avx2", dot_avx2);
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn tile_avx512_rows<const R: usize>(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+unsafe fn tile_avx512_rows<const R: usize, const C: usize>(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
     let mut sums = [_mm512_setzero_ps(); R];
     let mut w = t.panel;
     for b in 0..t.blocks {
@@ -107,10 +104,10 @@ unsafe fn tile_avx512_rows<const R: usize>(t: &Tile, acc: &mut [[f32; PANEL]; MA
         for (m, dot) in dots.iter_mut().enumerate() {
             *dot = _mm512_mullo_epi32(sums_b, _mm512_set1_epi32(-*t.a_zeros.add(m * t.blocks + b)));
         }
-        for c in 0..CHUNKS {
+        for c in 0..C {
             let wv = _mm512_loadu_si512(w as *const __m512i);
             for (m, dot) in dots.iter_mut().enumerate() {
-                let x = _mm512_set1_epi32(activation_lane(t, m, b * BLOCK + c * 4));
+                let x = _mm512_set1_epi32(activation_lane(t, m, (b * C + c) * 4));
                 *dot = _mm512_dpbusd_epi32(*dot, x, wv);
             }
             w = w.add(4 * PANEL);
@@ -131,12 +128,13 @@ macro_rules! by_rows {
     ($name:ident, $rows_fn:ident) => {
         /// # Safety
         /// As [`super::gemm::TileFn`].
-        pub unsafe fn $name(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+        pub unsafe fn $name<const C: usize>(t: &Tile, acc: &mut [[f32; PANEL]; MAX_ROWS]) {
+            debug_assert_eq!(t.block, 4 * C, "the kernel's instance for this block length");
             match t.rows {
-                1 => $rows_fn::<1>(t, acc),
-                2 => $rows_fn::<2>(t, acc),
-                3 => $rows_fn::<3>(t, acc),
-                _ => $rows_fn::<4>(t, acc),
+                1 => $rows_fn::<1, C>(t, acc),
+                2 => $rows_fn::<2, C>(t, acc),
+                3 => $rows_fn::<3, C>(t, acc),
+                _ => $rows_fn::<4, C>(t, acc),
             }
         }
     };

@@ -331,12 +331,13 @@ fn scratch(gpu: &Gpu, label: &str, floats: usize, extra: wgpu::BufferUsages) -> 
     gpu.create_buffer(label, (floats.max(1) * 4) as u64, wgpu::BufferUsages::STORAGE | extra)
 }
 
-/// Uploads a matrix as stored: int8 stays int8.
+/// Uploads a matrix as stored: int8 stays int8, with one scale per 32 values whatever its block length
+/// (the shaders read one per step of 32).
 pub fn upload_matrix(gpu: &Gpu, name: &str, stored: &StoredMatrix, rows: usize, cols: usize) -> Result<WebGpuMatrix> {
     let (data, scales, int8) = match stored {
         StoredMatrix::Int8(m) => {
             let bytes: Vec<u8> = m.values.iter().map(|&v| v as u8).collect();
-            (bytes, f32_bytes(&m.scales), true)
+            (bytes, f32_bytes(&m.scales_per_block32()), true)
         }
         StoredMatrix::F32(values) => (f32_bytes(values), Vec::new(), false),
     };

@@ -11,7 +11,8 @@ use super::kernels::{
     TableRows, Tile, Uniforms, WebGpuMatrix,
 };
 use super::{read_back, upload_matrix, Gpu, WebGpuAdapter};
-use crate::weights::{quant::QuantizedMatrix, StoredMatrix};
+use crate::weights::quant::{padded_len, QuantizedMatrix, BLOCK, WIDE_BLOCK};
+use crate::weights::StoredMatrix;
 
 fn gpu() -> Option<Gpu> {
     let opened = pollster::block_on(async { WebGpuAdapter::request().await?.open().await });
@@ -107,12 +108,18 @@ fn activate(v: f64, act: EpilogueOp) -> f64 {
 
 /// A matrix as stored (int8 or f32) and its dense f32 values (the int8 ones dequantized).
 fn stored(values: &[f32], rows: usize, cols: usize, int8: bool) -> (StoredMatrix, Vec<f32>) {
-    if int8 {
-        let q = QuantizedMatrix::quantize(values, rows, cols).unwrap();
-        let dense = q.dequantize();
-        (StoredMatrix::Int8(q), dense)
-    } else {
-        (StoredMatrix::F32(values.to_vec()), values.to_vec())
+    stored_in(values, rows, cols, int8.then_some(BLOCK))
+}
+
+/// [`stored`] as int8 in blocks of `block` values, or as f32 for `None`.
+fn stored_in(values: &[f32], rows: usize, cols: usize, block: Option<usize>) -> (StoredMatrix, Vec<f32>) {
+    match block {
+        Some(block) => {
+            let q = QuantizedMatrix::quantize_in_blocks(values, rows, cols, block).unwrap();
+            let dense = q.dequantize();
+            (StoredMatrix::Int8(q), dense)
+        }
+        None => (StoredMatrix::F32(values.to_vec()), values.to_vec()),
     }
 }
 
@@ -151,7 +158,8 @@ fn linear_matches_the_cpu_for_int8_and_f32_weights_on_every_tile_and_split() {
     let kernels = Kernels::new(&gpu, 16, 8);
     let partial = output(&gpu, super::kernels::partial_capacity());
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    // (m, n, k, extra x stride): tile edges (16, 32, 64), int8 block edges (32), 1-row and 1-column cases.
+    // (m, n, k, extra x stride): tile edges (16, 32, 64), int8 block edges (32, 64), 1-row and 1-column
+    // cases; f32 weights, and int8 in blocks of 32 and (where k allows) 64.
     for &(m, n, k, pad) in &[
         (1, 1, 1, 0),
         (3, 5, 7, 2),
@@ -160,13 +168,15 @@ fn linear_matches_the_cpu_for_int8_and_f32_weights_on_every_tile_and_split() {
         (17, 33, 96, 0),
         (130, 100, 96, 0),
         (2, 3, 200, 5),
+        (5, 9, 128, 1),
     ] {
-        for int8 in [false, true] {
+        let storages = [None, Some(BLOCK), Some(WIDE_BLOCK)];
+        for storage in storages.into_iter().filter(|b| b.is_none_or(|b| padded_len(k).is_multiple_of(b))) {
             let stride = k + pad;
             let x = random(&mut rng, m * stride, 2.0);
             let w = random(&mut rng, n * k, 0.5);
             let bias = random(&mut rng, n, 0.5);
-            let (matrix, dense) = stored(&w, n, k, int8);
+            let (matrix, dense) = stored_in(&w, n, k, storage);
             let gw: WebGpuMatrix = upload_matrix(&gpu, "w", &matrix, n, k).unwrap();
             let (gx, gb, gy) = (input(&gpu, &x), input(&gpu, &bias), output(&gpu, m * n));
             for (s, shape) in shapes(k).into_iter().enumerate() {
@@ -196,7 +206,7 @@ fn linear_matches_the_cpu_for_int8_and_f32_weights_on_every_tile_and_split() {
                             activate(dot + bias[c] as f64, *act)
                         })
                         .collect();
-                    let what = format!("linear m={m} n={n} k={k} int8={int8} {act:?} {shape:?}");
+                    let what = format!("linear m={m} n={n} k={k} int8 blocks {storage:?} {act:?} {shape:?}");
                     assert_close(&what, &got, &want, MATMUL_TOL);
                 }
             }
