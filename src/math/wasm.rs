@@ -81,25 +81,27 @@ fn map_vectors(values: &mut [f32], mut f: impl FnMut(v128) -> v128, tail: impl F
 
 /// [`super::gelu_in_place`].
 pub fn gelu_in_place(values: &mut [f32]) {
-    let exp = Exp::new();
     let c = super::ERF;
-    let (half, one, frac_1_sqrt_2, p) = (splat(0.5), exp.one, splat(std::f32::consts::FRAC_1_SQRT_2), splat(c.p));
-    let a = c.a.map(splat);
-    let sign = i32x4_splat(black_box(i32::MIN));
+    let (half, one, frac_1_sqrt_2) = (splat(0.5), splat(1.0), splat(std::f32::consts::FRAC_1_SQRT_2));
+    let (lo, hi) = (splat(-c.clamp), splat(c.clamp));
+    let (numerator, denominator) = (c.numerator.map(splat), c.denominator.map(splat));
     map_vectors(
         values,
         |x| {
-            // erf(z), z = x / √2
+            // erf(z), z = x / √2, clamped as `f32::clamp` does (a NaN stays NaN: see `Exp::exp`).
             let z = f32x4_mul(x, frac_1_sqrt_2);
-            let abs = f32x4_abs(z);
-            let t = f32x4_div(one, f32x4_add(one, f32x4_mul(p, abs)));
-            let mut poly = a[4];
-            for &c in a[..4].iter().rev() {
-                poly = f32x4_add(c, f32x4_mul(t, poly));
+            let clamped = f32x4_pmin(f32x4_pmax(z, lo), hi);
+            let z = v128_bitselect(z, clamped, f32x4_ne(z, z));
+            let z2 = f32x4_mul(z, z);
+            let mut p = numerator[0];
+            for &c in &numerator[1..] {
+                p = f32x4_add(f32x4_mul(p, z2), c);
             }
-            let poly = f32x4_mul(t, poly);
-            let y = f32x4_sub(one, f32x4_mul(poly, exp.exp(f32x4_mul(f32x4_neg(abs), abs))));
-            let erf = v128_or(v128_andnot(y, sign), v128_and(z, sign));
+            let mut q = denominator[0];
+            for &c in &denominator[1..] {
+                q = f32x4_add(f32x4_mul(q, z2), c);
+            }
+            let erf = f32x4_div(f32x4_mul(z, p), q);
             f32x4_mul(f32x4_mul(half, x), f32x4_add(one, erf))
         },
         super::gelu,
