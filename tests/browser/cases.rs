@@ -97,6 +97,31 @@ async fn int8_engine_logits_match_the_int8_reference_within_its_budget() {
     check_goldens(&model, |g| &g.logits_int8ref, INT8_COMPUTE).await;
 }
 
+/// A model with 64-value blocks (the tiny BERT's FFN down-projection): the int8 engine within its budget of
+/// the reference semantics on the same weights, and WebGPU within its own where an adapter exists.
+#[wasm_bindgen_test]
+async fn a_model_in_64_value_blocks_stays_within_the_budgets_of_its_reference() {
+    let weights = int8_cases::tiny_with_64_value_blocks(WEIGHTS_F32);
+    let goldens: Vec<Golden> = serde_json::from_slice(GOLDENS).unwrap();
+    let texts: Vec<&str> = goldens.iter().map(|g| g.text.as_str()).collect();
+    let reference = load_with(&weights, CpuEngine::Reference).await.classify(&texts).await.unwrap();
+    let int8 = load_with(&weights, CpuEngine::Int8).await.classify(&texts).await.unwrap();
+    let gpu = match webgpu(&weights).await {
+        Some(gpu) => Some(gpu.classify(&texts).await.unwrap()),
+        None => None,
+    };
+    for (i, want) in reference.results.iter().enumerate() {
+        for (j, y) in want.logits.iter().enumerate() {
+            let x = int8.results[i].logits[j];
+            assert!(INT8_COMPUTE.allows(x, *y), "row {i}: int8 engine {x} vs the reference {y}");
+            if let Some(gpu) = &gpu {
+                let x = gpu.results[i].logits[j];
+                assert!(WEBGPU.allows(x, *y), "row {i}: WebGPU {x} vs the reference {y}");
+            }
+        }
+    }
+}
+
 #[wasm_bindgen_test]
 fn int8_kernels_match_the_scalar_reference_bit_for_bit() {
     int8_cases::every_kernel_matches_the_reference();
