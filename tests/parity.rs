@@ -157,6 +157,27 @@ fn rust_quantizer_matches_numpy_reference_on_minilm() {
     assert_same_tensors(&rust, &reference);
 }
 
+/// The int8 engine given float weights quantizes them as the exporter does (64-value blocks included): on
+/// MiniLM its logits are those of the exported int8 file, bit for bit.
+#[test]
+fn int8_engine_on_float_weights_quantizes_as_the_exporter() {
+    let Some(dir) = minilm_dir() else {
+        return skip_or_fail("all-MiniLM-L6-v2 is not fetched (run scripts/fetch-minilm.sh)");
+    };
+    let (config, tokenizer) = (minilm_config(&dir), read(dir.join("tokenizer.json")));
+    let weights = minilm_with_head(&dir);
+    let exported = quant::quantize_safetensors(&weights).unwrap();
+    assert_eq!(
+        quant::format_of(&exported).unwrap().as_deref(),
+        Some(quant::FORMAT_INT8),
+        "MiniLM gets 64-value blocks"
+    );
+    let texts = golden_texts(&goldens("minilm_goldens.json")).expect("texts");
+    let on = |w: &[u8]| load_on(&config, &tokenizer, w, HeadInit::Require, CpuEngine::Int8).unwrap();
+    let (from_float, from_file) = (logits(&on(&weights), &texts), logits(&on(&exported), &texts));
+    assert_logits_close("MiniLM, int8 engine on f32 weights vs on the exported file", &from_float, &from_file, 0.0);
+}
+
 /// A bare checkpoint loads only when a random head is asked for, and then says it is untrained.
 #[test]
 fn bare_checkpoint_needs_an_explicit_random_head() {

@@ -32,7 +32,7 @@ use crate::config::{BertConfig, HiddenAct};
 use crate::error::{Error, Result};
 use crate::pass::{self, Epilogue, Linear, Norm, Rows, Slot, EMBEDDING_TABLES};
 use crate::tokenize::EncodedBatch;
-use crate::weights::quant::{padded_len, QuantizedMatrix};
+use crate::weights::quant::{block_len_for, padded_len, QuantizedMatrix};
 use crate::weights::{StoredMatrix, WeightStore};
 
 /// Most tokens in one pass through the model; larger batches are split (bounds the arena's size).
@@ -96,11 +96,13 @@ impl Weights {
     }
 }
 
-/// A matrix as int8 blocks: the file's, or f32 quantized with the file format's quantizer.
-fn as_int8(stored: StoredMatrix, rows: usize, cols: usize) -> Result<QuantizedMatrix> {
+/// The matrix `name` (`.weight`) as int8 blocks: the file's, or f32 quantized as the exporter would.
+fn as_int8(stored: StoredMatrix, name: &str, rows: usize, cols: usize) -> Result<QuantizedMatrix> {
     match stored {
         StoredMatrix::Int8(m) => Ok(m),
-        StoredMatrix::F32(values) => QuantizedMatrix::quantize(&values, rows, cols),
+        StoredMatrix::F32(values) => {
+            QuantizedMatrix::quantize_in_blocks(&values, rows, cols, block_len_for(name, cols))
+        }
     }
 }
 
@@ -210,7 +212,7 @@ impl Int8Engine {
         let tables = [0, 1, 2].map(|i| -> Result<Table> {
             let name = format!("{}.weight", EMBEDDING_TABLES[i]);
             let stored = store.matrix(&name, &[table_rows[i], h], weight_init)?;
-            Ok(Table::new(as_int8(stored, table_rows[i], h)?))
+            Ok(Table::new(as_int8(stored, &name, table_rows[i], h)?))
         });
         let [word, position, token_type] = tables;
         let pack = |linear: Linear| -> Result<PackedMatrix> {
@@ -223,7 +225,8 @@ impl Int8Engine {
                 stored.push(store.matrix(&format!("{name}.weight"), &[part_rows, cols], weight_init)?);
                 bias.extend(store.tensor_f32(&format!("{name}.bias"), &[part_rows], zeros)?);
             }
-            Ok(PackedMatrix::pack(&as_int8(StoredMatrix::stack(stored, cols)?, rows, cols)?, &bias))
+            let name = format!("{}.weight", parts[0]);
+            Ok(PackedMatrix::pack(&as_int8(StoredMatrix::stack(stored, cols)?, &name, rows, cols)?, &bias))
         };
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
