@@ -114,13 +114,19 @@ fn minilm_config(dir: &std::path::Path) -> Vec<u8> {
     config.to_json().into_bytes()
 }
 
+/// MiniLM's config (with our labels), tokenizer and weights with the fixed head; `None` where it is not
+/// fetched (after skipping, or failing in CI).
+fn minilm_model() -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    let Some(dir) = minilm_dir() else {
+        skip_or_fail("all-MiniLM-L6-v2 is not fetched (run scripts/fetch-minilm.sh)");
+        return None;
+    };
+    Some((minilm_config(&dir), read(dir.join("tokenizer.json")), minilm_with_head(&dir)))
+}
+
 #[test]
 fn minilm_matches_pytorch() {
-    let Some(dir) = minilm_dir() else {
-        return skip_or_fail("all-MiniLM-L6-v2 is not fetched (run scripts/fetch-minilm.sh)");
-    };
-    let (config, tokenizer) = (minilm_config(&dir), read(dir.join("tokenizer.json")));
-    let weights = minilm_with_head(&dir);
+    let Some((config, tokenizer, weights)) = minilm_model() else { return };
     // The goldens' int8 reference (tests/python/make_fixtures.py) was made in blocks of 32 throughout,
     // before the format's 64-value blocks: compare on that quantization.
     let int8 = quant::quantize_safetensors_with(&weights, |_, _| quant::BLOCK).unwrap();
@@ -161,11 +167,7 @@ fn rust_quantizer_matches_numpy_reference_on_minilm() {
 /// MiniLM its logits are those of the exported int8 file, bit for bit.
 #[test]
 fn int8_engine_on_float_weights_quantizes_as_the_exporter() {
-    let Some(dir) = minilm_dir() else {
-        return skip_or_fail("all-MiniLM-L6-v2 is not fetched (run scripts/fetch-minilm.sh)");
-    };
-    let (config, tokenizer) = (minilm_config(&dir), read(dir.join("tokenizer.json")));
-    let weights = minilm_with_head(&dir);
+    let Some((config, tokenizer, weights)) = minilm_model() else { return };
     let exported = quant::quantize_safetensors(&weights).unwrap();
     assert_eq!(
         quant::format_of(&exported).unwrap().as_deref(),
