@@ -277,8 +277,9 @@ impl Isa {
         macro_rules! per_block {
             ($kind:ident, $fn_type:ty, $($kernel:ident)::+) => {
                 Kernel::$kind(match block {
+                    BLOCK => $($kernel)::+::<{ BLOCK / 4 }> as $fn_type,
                     WIDE_BLOCK => $($kernel)::+::<{ WIDE_BLOCK / 4 }> as $fn_type,
-                    _ => $($kernel)::+::<{ BLOCK / 4 }> as $fn_type,
+                    _ => unreachable!("blocks are {BLOCK} or {WIDE_BLOCK} values (QuantizedMatrix checks)"),
                 })
             };
         }

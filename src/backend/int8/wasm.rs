@@ -11,9 +11,11 @@
 use std::arch::wasm32::*;
 
 use super::gemm::{block_quantizer, Tile, WideTile, MAX_ROWS, PANEL, Q_MAX, ROUNDER};
+use crate::weights::quant::BLOCK;
 
-/// Values the quantizer reads at once: 8 vectors.
-const QUANTIZER_CHUNK: usize = 32;
+/// Values the quantizer reads at once: one block of the format's unit, 8 vectors.
+const QUANTIZER_CHUNK: usize = BLOCK;
+const _: () = assert!(QUANTIZER_CHUNK == 8 * 4, "the quantizer loads a chunk as 8 vectors");
 
 /// [`super::gemm::quantize_block`] of one whole block (a multiple of 32 values): the range from
 /// `f32x4.pmin`/`pmax`, and the clamp to `0..=127` from two saturating narrows (i32 to i16, i16 to u8) and
@@ -36,35 +38,30 @@ pub fn quantize_block(values: &[f32], out: &mut [u8]) -> (f32, i32) {
             hi = f32x4_pmax(hi, x);
         }
     }
-    {
-        lo = f32x4_pmin(lo, i32x4_shuffle::<2, 3, 0, 1>(lo, lo));
-        lo = f32x4_pmin(lo, i32x4_shuffle::<1, 0, 3, 2>(lo, lo));
-        hi = f32x4_pmax(hi, i32x4_shuffle::<2, 3, 0, 1>(hi, hi));
-        hi = f32x4_pmax(hi, i32x4_shuffle::<1, 0, 3, 2>(hi, hi));
-        let (lo, hi) = (f32x4_extract_lane::<0>(lo), f32x4_extract_lane::<0>(hi));
-        let Some((inverse, zero)) = block_quantizer(lo, hi) else {
-            out.fill(0);
-            return (0.0, 0);
-        };
-        let (inverse, offset) = (f32x4_splat(inverse), f32x4_splat(zero as f32 + ROUNDER));
-        let rounder = i32x4_splat(ROUNDER.to_bits() as i32);
-        let top = u8x16_splat(Q_MAX as u8);
-        for (chunk, out) in values.chunks_exact(QUANTIZER_CHUNK).zip(out.chunks_exact_mut(QUANTIZER_CHUNK)) {
-            let q: [v128; 8] = load(chunk).map(|x| i32x4_sub(f32x4_add(f32x4_mul(x, inverse), offset), rounder));
-            for (half, q) in q.chunks_exact(4).enumerate() {
-                let low = i16x8_narrow_i32x4(q[0], q[1]);
-                let high = i16x8_narrow_i32x4(q[2], q[3]);
-                // SAFETY: 32 output bytes, two whole v128 stores.
-                unsafe {
-                    v128_store(
-                        out.as_mut_ptr().add(16 * half) as *mut v128,
-                        u8x16_min(u8x16_narrow_i16x8(low, high), top),
-                    );
-                }
+    lo = f32x4_pmin(lo, i32x4_shuffle::<2, 3, 0, 1>(lo, lo));
+    lo = f32x4_pmin(lo, i32x4_shuffle::<1, 0, 3, 2>(lo, lo));
+    hi = f32x4_pmax(hi, i32x4_shuffle::<2, 3, 0, 1>(hi, hi));
+    hi = f32x4_pmax(hi, i32x4_shuffle::<1, 0, 3, 2>(hi, hi));
+    let (lo, hi) = (f32x4_extract_lane::<0>(lo), f32x4_extract_lane::<0>(hi));
+    let Some((inverse, zero)) = block_quantizer(lo, hi) else {
+        out.fill(0);
+        return (0.0, 0);
+    };
+    let (inverse, offset) = (f32x4_splat(inverse), f32x4_splat(zero as f32 + ROUNDER));
+    let rounder = i32x4_splat(ROUNDER.to_bits() as i32);
+    let top = u8x16_splat(Q_MAX as u8);
+    for (chunk, out) in values.chunks_exact(QUANTIZER_CHUNK).zip(out.chunks_exact_mut(QUANTIZER_CHUNK)) {
+        let q: [v128; 8] = load(chunk).map(|x| i32x4_sub(f32x4_add(f32x4_mul(x, inverse), offset), rounder));
+        for (half, q) in q.chunks_exact(4).enumerate() {
+            let low = i16x8_narrow_i32x4(q[0], q[1]);
+            let high = i16x8_narrow_i32x4(q[2], q[3]);
+            // SAFETY: 32 output bytes, two whole v128 stores.
+            unsafe {
+                v128_store(out.as_mut_ptr().add(16 * half) as *mut v128, u8x16_min(u8x16_narrow_i16x8(low, high), top));
             }
         }
-        ((hi - lo) / Q_MAX, zero)
     }
+    ((hi - lo) / Q_MAX, zero)
 }
 
 /// The 4 activation bytes at `offset` of row `m` in every 32-bit lane.
