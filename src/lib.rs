@@ -4,7 +4,8 @@
 //! browser (WebGPU compute shaders on a real GPU, wasm SIMD on the CPU otherwise) or natively. The crate
 //! is built as a `cdylib` for the browser and as an `rlib` that the trainer and the tests share.
 //!
-//! Layout: [`config`] (the model's `config.json`), [`tokenize`] (texts to ids), [`weights`] (safetensors
+//! Layout: [`config`] (the model's `config.json`), [`tokenize`] (texts to ids; [`tweet_text`]: mentions and
+//! links to placeholders, inside the tokenizer), [`weights`] (safetensors
 //! and the int8 format), [`model`] (the one BERT definition), [`backend`] (where it runs),
 //! [`postprocess`] (logits to labels), [`classifier`] (the public API), and `bindings` (the JS API, wasm
 //! only). The core reads bytes only: files and the network belong to its callers.
@@ -29,6 +30,7 @@ pub mod pass;
 pub mod postprocess;
 pub mod tokenize;
 pub mod tolerance;
+pub mod tweet_text;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]

@@ -22,6 +22,7 @@ fn tricky_texts() -> Vec<String> {
         "🏳️‍🌈 pride 🏴‍☠️ 🇩🇪🇫🇷 👍🏿👋🏼",
         "https://t.co/AbC123?x=1&y=%20 www.example.com",
         "@user_1 @UPPER #Hashtag #日本 #123",
+        "mail me@example.com or @ me, @_x@y http:// https://t.co/a…b",
         "RT @a: b",
         "مرحبا 123 بالعالم",
         "עברית עם ניקוד: שָׁלוֹם",
@@ -68,15 +69,21 @@ fn python_ids(tokenizer: &std::path::Path, max_length: usize, texts: &[String]) 
 }
 
 fn check(name: &str, tokenizer_path: std::path::PathBuf) {
+    check_bytes(name, &tokenizer_path, &read(&tokenizer_path));
+}
+
+/// `tokenizer` (the bytes at `tokenizer_path`) gives the Python wheel's ids on every validation tweet and
+/// the tricky texts.
+fn check_bytes(name: &str, tokenizer_path: &std::path::Path, tokenizer: &[u8]) {
     let Some(mut texts) = validation_texts() else {
         return skip_or_fail("../shared/data/tweepfake/validation.csv is not there");
     };
     let validation = texts.len();
     texts.extend(tricky_texts());
-    let Some(want) = python_ids(&tokenizer_path, 128, &texts) else {
+    let Some(want) = python_ids(tokenizer_path, 128, &texts) else {
         return skip_or_fail("python3 with the tokenizers wheel is not available (pip install tokenizers)");
     };
-    let encoder = BertTokenizer::from_json(&read(&tokenizer_path), 128).unwrap();
+    let encoder = BertTokenizer::from_json(tokenizer, 128).unwrap();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let encodings = encoder.encode(&refs).unwrap();
     let mut truncated = 0;
@@ -102,6 +109,27 @@ fn minilm_tokenizer_matches_python() {
         return skip_or_fail("all-MiniLM-L6-v2 is not fetched (run scripts/fetch-minilm.sh)");
     };
     check("minilm", dir.join("tokenizer.json"));
+}
+
+/// Tweet normalisation (`tweetguard::tweet_text`) lives in `tokenizer.json`, so Python's `tokenizers`
+/// (its Oniguruma regex engine) must read it as our pure-Rust build does, mentions, links and e-mail
+/// addresses in the validation tweets included.
+#[test]
+fn tweet_normalisation_matches_python() {
+    let shipped = root().join("models/tweetguard-minilm-l6/tokenizer.json");
+    let normalized = tweetguard::tweet_text::with_tweet_normalization(&read(&shipped)).unwrap();
+    let dir = tempfile_dir("tweet-normalisation");
+    let path = dir.join("tokenizer.json");
+    std::fs::write(&path, &normalized).unwrap();
+    check_bytes("tweet-normalised", &path, &normalized);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A fresh folder under the system's temporary directory, unique to this process.
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tg-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 #[test]

@@ -67,6 +67,7 @@ function renderModelDetails(info, manifest, modelCard, modelCardError) {
     ['Validation accuracy (int8)', int8.accuracy, fmtPct],
     ['Validation F1 (int8)', int8.f1, (v) => v.toFixed(3)],
     ['Validation MCC (int8)', int8.mcc, (v) => v.toFixed(3)],
+    ...generatorEntries(validation.int8_by_generator),
     ['Validation rows', validation.rows, fmtInt],
     ['Weights', `${info.dtype}, ${formatBytes(weightsBytes(manifest))}`, String],
     ['Calibration temperature', info.temperature, (v) => Number(v).toFixed(2)],
@@ -85,6 +86,26 @@ function renderModelDetails(info, manifest, modelCard, modelCardError) {
   ui.metrics.replaceChildren(fragment);
   ui.modelCardText.textContent = modelCard
     ?? (modelCardError ? `The model card could not be loaded: ${modelCardError}` : 'This model folder has no MODEL_CARD.md.');
+}
+
+// How each generator's validation tweets were labelled (the manifest's `int8_by_generator`, written by
+// the trainer since per-generator metrics exist; older manifests have none).
+const GENERATOR_LABELS = {
+  human: 'Human tweets labelled human',
+  gpt2: 'GPT-2 bot tweets caught',
+  rnn: 'RNN bot tweets caught',
+  others: 'Other bot tweets caught',
+};
+
+export function generatorEntries(rows) {
+  if (!Array.isArray(rows)) return [];
+  return rows
+    .filter((row) => row && typeof row.generator === 'string' && typeof row.accuracy === 'number')
+    .map((row) => [
+      `${GENERATOR_LABELS[row.generator] ?? `${row.generator} tweets labelled right`} (validation, int8)`,
+      row.accuracy,
+      fmtPct,
+    ]);
 }
 
 function weightsBytes(manifest) {

@@ -1,7 +1,8 @@
 //! Labelled examples for training and evaluation: the TweepFake CSV (`screen_name;text;account.type;
-//! class_type`, header row, label `account.type`: `bot` = 1, `human` = 0) and GLUE/CoLA-style TSV
-//! (`index<TAB>label<TAB>mark<TAB>text`, no header). Malformed rows are errors with file and line, unless
-//! the caller skips them, and then they are counted.
+//! class_type`, header row, label `account.type`: `bot` = 1, `human` = 0; the account and the generator
+//! are kept where their columns exist, for per-generator metrics and grouped cross-validation) and
+//! GLUE/CoLA-style TSV (`index<TAB>label<TAB>mark<TAB>text`, no header). Malformed rows are errors with
+//! file and line, unless the caller skips them, and then they are counted.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,17 @@ use rand::SeedableRng;
 pub struct Example {
     pub text: String,
     pub label: u32,
+    /// The author's screen name (TweepFake's `screen_name`), where the file has one.
+    pub account: Option<String>,
+    /// What wrote the text (TweepFake's `class_type`: `human`, `gpt2`, `rnn`, `others`), where known.
+    pub generator: Option<String>,
+}
+
+impl Example {
+    /// A text and its label, with no account or generator.
+    pub fn new(text: impl Into<String>, label: u32) -> Self {
+        Example { text: text.into(), label, account: None, generator: None }
+    }
 }
 
 /// A labelled data file and what was skipped while reading it.
@@ -107,6 +119,7 @@ fn parse_tweepfake(source: &str, origin: &str) -> Result<Vec<Row>> {
     let mut reader = csv::ReaderBuilder::new().delimiter(b';').flexible(true).from_reader(source.as_bytes());
     let headers = reader.headers().with_context(|| format!("{origin}: reading the header"))?.clone();
     let column = |name: &str| headers.iter().position(|h| h == name);
+    let (account_col, generator_col) = (column("screen_name"), column("class_type"));
     let (Some(text_col), Some(label_col)) = (column("text"), column("account.type")) else {
         bail!("{origin}:1: expected a header with `text` and `account.type` columns, found {:?}", headers);
     };
@@ -127,7 +140,13 @@ fn parse_tweepfake(source: &str, origin: &str) -> Result<Vec<Row>> {
             let label = record.get(label_col).unwrap_or_default();
             let label =
                 label_index(label).ok_or_else(|| format!("{origin}:{line}: unknown label {label:?} (bot or human)"))?;
-            Ok(Example { text: record.get(text_col).unwrap_or_default().to_string(), label })
+            let optional = |col: Option<usize>| col.and_then(|c| record.get(c)).map(|v| v.trim().to_string());
+            Ok(Example {
+                text: record.get(text_col).unwrap_or_default().to_string(),
+                label,
+                account: optional(account_col).filter(|a| !a.is_empty()),
+                generator: optional(generator_col).filter(|g| !g.is_empty()),
+            })
         })
         .collect())
 }
@@ -144,7 +163,7 @@ fn parse_tsv(source: &str, origin: &str) -> Vec<Row> {
             }
             let label =
                 label_index(fields[1]).ok_or_else(|| format!("{origin}:{}: unknown label {:?}", i + 1, fields[1]))?;
-            Ok(Example { text: fields[3].to_string(), label })
+            Ok(Example::new(fields[3], label))
         })
         .collect()
 }
@@ -165,10 +184,12 @@ mod tests {
         let err = Dataset::read(&path, false, None).unwrap_err().to_string();
         assert!(err.contains("a.csv:3") && err.contains("robot"), "{err}");
         let data = Dataset::read(&path, true, None).unwrap();
-        assert_eq!(
-            data.examples,
-            [Example { text: "hi".into(), label: 1 }, Example { text: "q;uoted".into(), label: 0 }]
-        );
+        let with = |text: &str, label, account: &str, generator: &str| Example {
+            account: Some(account.into()),
+            generator: Some(generator.into()),
+            ..Example::new(text, label)
+        };
+        assert_eq!(data.examples, [with("hi", 1, "a", "others"), with("q;uoted", 0, "c", "human")]);
         assert_eq!(data.skipped.len(), 2);
         assert!(data.skipped[1].contains("a.csv:5"), "{:?}", data.skipped);
     }
@@ -179,7 +200,10 @@ mod tests {
         let err = Dataset::read(&path, false, None).unwrap_err().to_string();
         assert!(err.contains("q.csv:2-4: unterminated quote"), "{err}");
         let data = Dataset::read(&path, true, None).unwrap();
-        assert_eq!(data.examples, [Example { text: "two\nlines".into(), label: 0 }]);
+        assert_eq!(
+            data.examples,
+            [Example { account: Some("d".into()), generator: Some("human".into()), ..Example::new("two\nlines", 0) }]
+        );
         assert!(data.skipped.len() == 1 && data.skipped[0].contains("q.csv:2-4"), "{:?}", data.skipped);
     }
 

@@ -37,7 +37,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let (logits, output) = core_logits(&classifier, &data.examples)?;
     let gold: Vec<u32> = data.examples.iter().map(|e| e.label).collect();
     let eval = Evaluation::from_logits(&logits, &gold);
+    let temperature = files.temperature().map_or(1.0, f64::from);
     let mut report = eval.result_lines("");
+    let _ = writeln!(report, "eval_ece = {:.6}", crate::metrics::ece(&logits, &gold, temperature));
+    report += &eval.generator_lines("", &data.examples);
     let _ = writeln!(
         report,
         "\n{} rows of {}, {} on {}:\n{}",

@@ -7,7 +7,7 @@ use anyhow::Result;
 use tweetguard::{Classification, Classifier};
 
 use crate::data::{Example, LABELS};
-use crate::metrics::Metrics;
+use crate::metrics::{self, GeneratorRow, Metrics};
 use crate::output::write_atomic;
 
 /// Metrics and argmax predictions of one set of logits.
@@ -29,6 +29,23 @@ impl Evaluation {
             .iter()
             .map(|(key, value)| format!("eval_{prefix}{key} = {value:.6}\n"))
             .collect()
+    }
+
+    /// How the texts of each generator were labelled (empty when the examples name none).
+    pub fn by_generator(&self, examples: &[Example]) -> Vec<GeneratorRow> {
+        metrics::by_generator(&self.predictions, examples)
+    }
+
+    /// `eval_{prefix}{generator}_right = 0.737000` lines (bots: recall; human: accuracy), then the
+    /// confusion matrix by generator as a table; nothing when the examples name no generator.
+    pub fn generator_lines(&self, prefix: &str, examples: &[Example]) -> String {
+        let rows = self.by_generator(examples);
+        if rows.is_empty() {
+            return String::new();
+        }
+        let lines: String =
+            rows.iter().map(|r| format!("eval_{prefix}{}_right = {:.6}\n", r.generator, r.accuracy)).collect();
+        format!("{lines}\n{prefix}by generator:\n{}", metrics::generator_table(&rows))
     }
 
     /// `predictions.txt`: one label per line.

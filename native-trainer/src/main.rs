@@ -1,9 +1,9 @@
 //! `native-trainer`: the command line of tweetguard: `train` (fine-tune, evaluate, calibrate, export the
-//! model folder), `export` (an HF checkpoint to the browser's model folder), `eval` (metrics of a model folder
+//! model folder), `cv` (grouped cross-validation of a recipe), `export` (an HF checkpoint to the browser's model folder), `eval` (metrics of a model folder
 //! on labelled data), `predict` (classify texts), `bench` (speed of training and inference) and `serve` (the
 //! web page with a model), all on the core crate.
 
-use native_trainer::{bench, eval, export, logging, predict, serve, train};
+use native_trainer::{bench, cv, eval, export, logging, predict, serve, train};
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +18,9 @@ struct Cli {
 enum Command {
     /// Fine-tune a BERT checkpoint on bot/human tweets, evaluate, calibrate and export the model folder.
     Train(Box<train::TrainArgs>),
+    /// Grouped cross-validation of a training recipe: folds by persona family, each fold's int8 model scored
+    /// on accounts it never saw and on held-out tweets of accounts it saw.
+    Cv(Box<cv::CvArgs>),
     /// Evaluate a model folder on a labelled file (accuracy, precision, recall, F1, MCC, per-class report).
     Eval(eval::EvalArgs),
     /// Export a fine-tuned HF classification checkpoint as the model folder the browser loads.
@@ -50,6 +53,7 @@ fn main() {
     logging::init();
     let result = match cli.command {
         Command::Train(args) => train::run(*args),
+        Command::Cv(args) => cv::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(*args),
         Command::Predict(args) => predict::run(args),

@@ -94,19 +94,103 @@ pub fn nll(logits: &[Vec<f32>], gold: &[u32], temperature: f64) -> f64 {
     probs.iter().zip(gold).map(|(p, &g)| -p[g as usize].max(1e-300).ln()).sum::<f64>() / gold.len().max(1) as f64
 }
 
-/// Expected calibration error of the top-class confidence over 15 equal-width bins.
-pub fn ece(logits: &[Vec<f32>], gold: &[u32], temperature: f64) -> f64 {
-    const BINS: usize = 15;
-    let mut bins = [(0f64, 0f64, 0usize); BINS];
+/// Equal-width confidence bins of the reliability diagram and the expected calibration error.
+pub const CALIBRATION_BINS: usize = 15;
+
+/// One bin of the top-class confidence: how many texts fell in it, their mean confidence and the share
+/// labelled right.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ReliabilityBin {
+    pub low: f64,
+    pub high: f64,
+    pub count: usize,
+    pub mean_confidence: f64,
+    pub accuracy: f64,
+}
+
+/// The reliability diagram's bins ([`CALIBRATION_BINS`] of them, empty ones included) at a temperature.
+pub fn reliability(logits: &[Vec<f32>], gold: &[u32], temperature: f64) -> Vec<ReliabilityBin> {
+    let mut sums = [(0f64, 0f64, 0usize); CALIBRATION_BINS];
     for (p, &g) in softmax_rows(logits, temperature).iter().zip(gold) {
         let (best, conf) = p.iter().enumerate().fold((0, 0.0), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
-        let bin = ((conf * BINS as f64) as usize).min(BINS - 1);
-        bins[bin].0 += conf;
-        bins[bin].1 += f64::from(u8::from(best as u32 == g));
-        bins[bin].2 += 1;
+        let bin = ((conf * CALIBRATION_BINS as f64) as usize).min(CALIBRATION_BINS - 1);
+        sums[bin].0 += conf;
+        sums[bin].1 += f64::from(u8::from(best as u32 == g));
+        sums[bin].2 += 1;
     }
+    let width = 1.0 / CALIBRATION_BINS as f64;
+    sums.iter()
+        .enumerate()
+        .map(|(i, &(conf, correct, count))| ReliabilityBin {
+            low: i as f64 * width,
+            high: (i + 1) as f64 * width,
+            count,
+            mean_confidence: ratio(conf, count as f64),
+            accuracy: ratio(correct, count as f64),
+        })
+        .collect()
+}
+
+/// Expected calibration error of the top-class confidence over [`CALIBRATION_BINS`] equal-width bins.
+pub fn ece(logits: &[Vec<f32>], gold: &[u32], temperature: f64) -> f64 {
     let n = gold.len().max(1) as f64;
-    bins.iter().filter(|b| b.2 > 0).map(|(conf, correct, _)| (conf - correct).abs()).sum::<f64>() / n
+    reliability(logits, gold, temperature)
+        .iter()
+        .map(|b| (b.mean_confidence - b.accuracy).abs() * b.count as f64)
+        .sum::<f64>()
+        / n
+}
+
+/// How the texts of one generator (TweepFake's `class_type`) were labelled: for a bot generator,
+/// `accuracy` is its recall (bots caught); for `human`, the share of human texts labelled human.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GeneratorRow {
+    pub generator: String,
+    pub rows: u64,
+    pub predicted_human: u64,
+    pub predicted_bot: u64,
+    pub accuracy: f64,
+}
+
+/// The generators' order in reports: TweepFake's four, then any other in name order.
+const GENERATOR_ORDER: [&str; 4] = ["human", "gpt2", "rnn", "others"];
+
+/// Per-generator rows (the confusion matrix by class) of predictions against examples' gold labels;
+/// examples without a generator are left out, so a file without `class_type` gives no rows.
+pub fn by_generator(predicted: &[u32], examples: &[crate::data::Example]) -> Vec<GeneratorRow> {
+    let mut counts: std::collections::BTreeMap<(usize, &str), [u64; 3]> = Default::default();
+    for (&p, e) in predicted.iter().zip(examples) {
+        let Some(generator) = e.generator.as_deref() else { continue };
+        let rank = GENERATOR_ORDER.iter().position(|g| *g == generator).unwrap_or(GENERATOR_ORDER.len());
+        let entry = counts.entry((rank, generator)).or_default();
+        entry[p.min(1) as usize] += 1;
+        entry[2] += u64::from(p == e.label);
+    }
+    counts
+        .into_iter()
+        .map(|((_, generator), [human, bot, correct])| GeneratorRow {
+            generator: generator.to_string(),
+            rows: human + bot,
+            predicted_human: human,
+            predicted_bot: bot,
+            accuracy: ratio(correct as f64, (human + bot) as f64),
+        })
+        .collect()
+}
+
+/// The per-generator rows as a Markdown table.
+pub fn generator_table(rows: &[GeneratorRow]) -> String {
+    let mut out = String::from(
+        "| generator | texts | labelled human | labelled bot | right (bots: recall) |\n|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.4} |",
+            r.generator, r.rows, r.predicted_human, r.predicted_bot, r.accuracy
+        );
+    }
+    out
 }
 
 /// The temperature in [0.05, 20] that minimises the NLL (golden-section search on log T).
@@ -139,6 +223,41 @@ mod tests {
         assert!((m.mcc - 0.5).abs() < 1e-12);
         let report = m.report(&["human", "bot"]);
         assert!(report.contains("macro avg") && report.contains("0.7500"), "{report}");
+    }
+
+    #[test]
+    fn generators_are_counted_in_tweepfake_order_and_unknown_ones_kept() {
+        let example = |label, generator: Option<&str>| crate::data::Example {
+            generator: generator.map(str::to_string),
+            ..crate::data::Example::new("t", label)
+        };
+        let examples = [
+            example(1, Some("rnn")),
+            example(1, Some("gpt2")),
+            example(1, Some("gpt2")),
+            example(0, Some("human")),
+            example(1, Some("markov")),
+            example(0, None),
+        ];
+        let rows = by_generator(&[1, 0, 1, 1, 1, 0], &examples);
+        let names: Vec<&str> = rows.iter().map(|r| r.generator.as_str()).collect();
+        assert_eq!(names, ["human", "gpt2", "rnn", "markov"]);
+        assert_eq!((rows[1].rows, rows[1].predicted_human, rows[1].predicted_bot, rows[1].accuracy), (2, 1, 1, 0.5));
+        assert_eq!((rows[0].predicted_bot, rows[0].accuracy), (1, 0.0));
+        let table = generator_table(&rows);
+        assert!(table.contains("| gpt2 | 2 | 1 | 1 | 0.5000 |"), "{table}");
+    }
+
+    #[test]
+    fn reliability_bins_add_up_to_the_ece() {
+        let logits: Vec<Vec<f32>> = (0..100).map(|i| vec![0.0, if i % 3 == 0 { -2.0 } else { 1.0 }]).collect();
+        let gold: Vec<u32> = (0..100).map(|i| u32::from(i % 5 != 0)).collect();
+        let bins = reliability(&logits, &gold, 1.0);
+        assert_eq!(bins.len(), CALIBRATION_BINS);
+        assert_eq!(bins.iter().map(|b| b.count).sum::<usize>(), 100);
+        let by_hand: f64 =
+            bins.iter().map(|b| (b.mean_confidence - b.accuracy).abs() * b.count as f64).sum::<f64>() / 100.0;
+        assert!((ece(&logits, &gold, 1.0) - by_hand).abs() < 1e-12 && by_hand > 0.0);
     }
 
     #[test]

@@ -91,6 +91,7 @@ impl Export {
         let (int8_logits, _) = core_logits(&classifier, &self.validation)?;
         let int8_eval = Evaluation::from_logits(&int8_logits, &gold);
         let agreement = Agreement::between(&self.validation_logits, &int8_logits);
+        let int8_by_generator = int8_eval.by_generator(&self.validation);
 
         replace_dir(&out.join("hf"), |hf| {
             write_atomic(&hf.join("config.json"), &config_json)?;
@@ -98,8 +99,15 @@ impl Export {
             write_atomic(&hf.join("model.safetensors"), &self.hf_weights)
         })?;
 
-        let card =
+        let mut card =
             self.model_card(&f32_eval.metrics, &int8_eval.metrics, &agreement, temperature, ece_before, ece_after);
+        if !int8_by_generator.is_empty() {
+            card += &format!(
+                "\n## By generator (validation, int8)\nTweepFake's `class_type`: which generator wrote the text. \
+                 For bots, the share caught is their recall; for humans, the share labelled human.\n\n{}",
+                metrics::generator_table(&int8_by_generator)
+            );
+        }
         let files: [(&str, &[u8]); 4] = [
             ("config.json", &config_json),
             ("tokenizer.json", &self.tokenizer),
@@ -120,6 +128,7 @@ impl Export {
             "weight_format": quant::format_of(&int8)?,
             "files": listed,
             "metrics": {"validation": {"f32": metrics_json(&f32_eval.metrics), "int8": metrics_json(&int8_eval.metrics), "rows": gold.len(),
+                "int8_by_generator": int8_by_generator,
                 "int8_vs_f32": {"same_label": agreement.same_label, "max_abs_logit_diff": agreement.max_abs_diff, "mean_abs_logit_diff": agreement.mean_abs_diff}}},
             "calibration": {"temperature": temperature, "ece_before": ece_before, "ece_after": ece_after},
             "training_args": self.training_args,
@@ -141,6 +150,8 @@ impl Export {
         );
         let _ = writeln!(results, "\nf32 classification report:\n{}", f32_eval.metrics.report(&LABELS));
         let _ = writeln!(results, "int8 classification report:\n{}", int8_eval.metrics.report(&LABELS));
+        results += &f32_eval.generator_lines("f32_", &self.validation);
+        results += &int8_eval.generator_lines("int8_", &self.validation);
         write_atomic(&out.join("eval_results.txt"), results.as_bytes())?;
         f32_eval.write_predictions(&out.join("predictions.txt"))?;
         let panels = [

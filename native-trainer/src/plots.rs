@@ -1,7 +1,8 @@
 //! The run's pictures, as SVG documents built in memory with plotters' SVG backend (text stays SVG
 //! `<text>`, so no font files or fontconfig are needed): `training_curve.svg` (training loss per step, with
 //! validation loss and accuracy per epoch) and `confusion_matrix.svg` (gold against predicted labels on
-//! the validation rows, counts and row percentages, one panel per weight type).
+//! the validation rows, counts and row percentages, one panel per weight type), and `cv`'s
+//! `reliability.svg` (accuracy against confidence per bin).
 
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
@@ -9,6 +10,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::history::TrainingHistory;
+use crate::metrics::ReliabilityBin;
 
 /// plotters' errors borrow nothing but are generic over the backend: flatten them to messages.
 fn drawing<T, E: std::fmt::Display>(result: std::result::Result<T, E>) -> Result<T> {
@@ -94,6 +96,47 @@ pub fn confusion_matrices(panels: &[(&str, [[u64; 2]; 2])], labels: &[&str; 2]) 
         for (area, (title, confusion)) in root.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
             confusion_panel(area, title, confusion, labels)?;
         }
+        drawing(root.present())?;
+    }
+    Ok(svg)
+}
+
+/// Reliability diagram: for each `(name, bins)`, the share labelled right against the mean confidence of
+/// every non-empty bin, over the diagonal of perfect calibration. Confidence is the top class's, so the
+/// axes run from 0.5 to 1.
+pub fn reliability_diagram(curves: &[(String, Vec<ReliabilityBin>)]) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 560)).into_drawing_area();
+        drawing(root.fill(&WHITE))?;
+        let mut chart = drawing(
+            ChartBuilder::on(&root)
+                .caption("Reliability (calibrated int8 scores)", ("sans-serif", 22))
+                .margin(16)
+                .x_label_area_size(44)
+                .y_label_area_size(56)
+                .build_cartesian_2d(0.45f64..1.0, 0f64..1.0),
+        )?;
+        drawing(chart.configure_mesh().x_desc("confidence (top class)").y_desc("share labelled right").draw())?;
+        let grey = BLACK.mix(0.4);
+        drawing(chart.draw_series(LineSeries::new([(0.45, 0.45), (1.0, 1.0)], grey)))?
+            .label("perfect calibration")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], grey));
+        for (i, (name, bins)) in curves.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let points = bins.iter().filter(|b| b.count > 0).map(|b| (b.mean_confidence, b.accuracy));
+            drawing(chart.draw_series(LineSeries::new(points, color.stroke_width(2)).point_size(4)))?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        drawing(
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw(),
+        )?;
         drawing(root.present())?;
     }
     Ok(svg)

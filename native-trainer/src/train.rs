@@ -90,6 +90,11 @@ pub struct TrainArgs {
     /// Keep only the newest N epoch checkpoints in OUTPUT_DIR/checkpoints (0 keeps all).
     #[arg(long, default_value_t = 2)]
     pub save_total_limit: usize,
+    /// Read `@mentions` as `@user` and links as `http` (tweetguard::tweet_text), in training and wherever
+    /// the model runs: the rule goes into the exported tokenizer.json.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")] // absent when off: older checkpoints resume as they were
+    pub normalize_tweets: bool,
 }
 
 /// Where a run starts: the pretrained model with zero moments, or a checkpoint.
@@ -350,7 +355,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let started = Instant::now();
     prepare_output(&args)?;
     let device = device(args.device)?;
-    let files = ModelFiles::read_for_training(&args.model)?;
+    let mut files = ModelFiles::read_for_training(&args.model)?;
+    if args.normalize_tweets {
+        files.tokenizer = tweetguard::tweet_text::with_tweet_normalization(&files.tokenizer)?;
+    }
     let mut config = tweetguard::BertConfig::from_json(&files.config)?;
     config.set_labels(&data::LABELS);
     let encoder = BertTokenizer::from_json(&files.tokenizer, args.max_seq_length)?;

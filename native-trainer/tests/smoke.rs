@@ -196,3 +196,102 @@ fn refuses_to_overwrite_and_reports_bad_rows() {
     assert_eq!(std::fs::read_to_string(tmp.join("out/keep.txt")).unwrap(), "precious");
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// `cv` end to end on the tiny BERT: families are held out whole, both evaluation sets are scored by each
+/// fold's int8 model, a fold already done is not run again (its predictions are not rewritten), the
+/// report covers the folds done and says when it is partial, and with `--normalize-tweets` the folds'
+/// models carry the rule in their tokenizer. An account that belongs to no family is refused by name.
+#[test]
+fn grouped_cross_validation_holds_out_whole_families() {
+    let Some(data) = tweepfake() else {
+        assert!(std::env::var("CI").is_err(), "CI=true but ../shared/data/tweepfake is missing");
+        eprintln!("SKIPPED: ../shared/data/tweepfake is missing");
+        return;
+    };
+    let tmp = std::env::temp_dir().join(format!("tweetguard-cv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (base, out) = (tmp.join("base"), tmp.join("cv"));
+    bare_tiny(&base);
+    let cv = |extra: &[&str]| {
+        trainer()
+            .args(["cv", "--device", "cpu", "--limit", "600", "--num-train-epochs", "1", "--folds", "3"])
+            .args([
+                "--learning-rate",
+                "2e-3",
+                "--train-batch-size",
+                "16",
+                "--max-seq-length",
+                "32",
+                "--normalize-tweets",
+            ])
+            .arg("--model")
+            .arg(&base)
+            .arg("--output-dir")
+            .arg(&out)
+            .args(extra)
+            .env("TWEEPFAKE_DIR", &data)
+            .output()
+            .unwrap()
+    };
+    let first = cv(&["--fold", "1"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let report = std::fs::read_to_string(out.join("cv_results.md")).unwrap();
+    assert!(report.contains("Folds done: 1 of 3 (1)") && report.contains("**Partial"), "{report}");
+    let fold_1 = out.join("fold-1/predictions.jsonl");
+    let written = std::fs::metadata(&fold_1).unwrap().modified().unwrap();
+
+    let rest = cv(&[]);
+    assert!(rest.status.success(), "{}", String::from_utf8_lossy(&rest.stderr));
+    assert!(String::from_utf8_lossy(&rest.stderr).contains("fold 1: done already"));
+    assert_eq!(std::fs::metadata(&fold_1).unwrap().modified().unwrap(), written, "a finished fold is not rerun");
+
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("cv_results.json")).unwrap()).unwrap();
+    assert_eq!(results["done"].as_array().unwrap().len(), 3);
+    let unseen = results["sets"]["unseen"]["tweets"].as_u64().unwrap();
+    let seen = results["sets"]["seen"]["tweets"].as_u64().unwrap();
+    assert_eq!(unseen, 600, "every tweet is unseen in exactly one fold");
+    assert!(seen > 0 && seen < 200, "about 10 % of the other folds' tweets, per fold: {seen}");
+    for fold in 0..3 {
+        let dir = out.join(format!("fold-{fold}"));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("fold.json")).unwrap()).unwrap();
+        let held_out: Vec<&str> = summary["families"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        let lines = std::fs::read_to_string(dir.join("predictions.jsonl")).unwrap();
+        for line in lines.lines() {
+            let p: serde_json::Value = serde_json::from_str(line).unwrap();
+            let family = p["family"].as_str().unwrap();
+            assert_eq!(p["set"] == "unseen", held_out.contains(&family), "fold {fold}: {line}");
+        }
+        // The training file holds none of the held-out families' accounts.
+        let train = std::fs::read_to_string(dir.join("data/train.csv")).unwrap();
+        for account in
+            native_trainer::families::FAMILIES.iter().filter(|(f, _)| held_out.contains(f)).flat_map(|(_, a)| *a)
+        {
+            assert!(!train.lines().any(|l| l.starts_with(&format!("{account};"))), "fold {fold} trained on {account}");
+        }
+        let tokenizer = std::fs::read(dir.join("run/model/tokenizer.json")).unwrap();
+        assert!(tweetguard::tweet_text::normalizes_tweets(&tokenizer).unwrap(), "fold {fold}: --normalize-tweets");
+        assert!(!dir.join("run/checkpoints").exists(), "fold {fold}: its optimiser checkpoints are removed");
+    }
+    let report = std::fs::read_to_string(out.join("cv_results.md")).unwrap();
+    assert!(!report.contains("**Partial") && report.contains("Unseen accounts by family"), "{report}");
+    assert!(std::fs::read_to_string(out.join("reliability.svg")).unwrap().starts_with("<svg"));
+
+    // A screen name in no family is an error that names it, before any training.
+    let stranger = tmp.join("stranger.csv");
+    std::fs::write(&stranger, "screen_name;text;account.type;class_type\ndril;a;human;human\nnew_bot;b;bot;gpt2\n")
+        .unwrap();
+    let refused = trainer()
+        .args(["cv", "--device", "cpu", "--folds", "2", "--model"])
+        .arg(&base)
+        .arg("--train-file")
+        .arg(&stranger)
+        .arg("--output-dir")
+        .arg(tmp.join("refused"))
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && message.contains("\"new_bot\"") && message.contains("row 2"), "{message}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
