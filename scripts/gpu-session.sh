@@ -70,7 +70,7 @@ step bench-minilm-infer-b1 "$bin" bench --preset minilm --seq-len 64 --batch 1 -
 want seed0 && step train-seed0-f32 "$bin" "${tr[@]}" --seed 0 --output-dir /tmp/runs/s0
 
 # Three more runs side by side on the one GPU (each is launch-bound at batch 32); their epoch timings are
-# not solo figures. They stop 80 s before the deadline to leave time for the checks below.
+# not solo figures. They end 80 s before the deadline to leave time for the checks below.
 side_by_side() {
   local limit=$(($(left) - 80)) spec name
   if [ "$limit" -lt 60 ]; then echo "only $limit s left: skipped"; return 1; fi

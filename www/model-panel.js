@@ -68,6 +68,7 @@ function renderModelDetails(info, manifest, modelCard, modelCardError) {
     ['Validation F1 (int8)', int8.f1, (v) => v.toFixed(3)],
     ['Validation MCC (int8)', int8.mcc, (v) => v.toFixed(3)],
     ...generatorEntries(validation.int8_by_generator),
+    ...crossValidationEntries(manifest?.metrics?.cross_validation),
     ['Validation rows', validation.rows, fmtInt],
     ['Weights', `${info.dtype}, ${formatBytes(weightsBytes(manifest))}`, String],
     ['Calibration temperature', info.temperature, (v) => Number(v).toFixed(2)],
@@ -106,6 +107,21 @@ export function generatorEntries(rows) {
       row.accuracy,
       fmtPct,
     ]);
+}
+
+// The recipe's grouped cross-validation (`train --cross-validation`): what to expect on accounts the model
+// never saw, which is most accounts, beside the figure for accounts it studied.
+export function crossValidationEntries(cv) {
+  if (!cv || typeof cv !== 'object') return [];
+  const entry = (label, set) => {
+    if (!set || typeof set.accuracy !== 'number') return undefined;
+    const spread = typeof set.accuracy_sd === 'number' ? ` (folds ± ${(set.accuracy_sd * 100).toFixed(1)} points)` : '';
+    return [label, set.accuracy, (v) => `${fmtPct(v)}${spread}`];
+  };
+  return [
+    entry('Accuracy on accounts it never saw (grouped cross-validation)', cv.unseen),
+    entry('Accuracy on accounts it saw in training (cross-validation)', cv.seen),
+  ].filter(Boolean);
 }
 
 function weightsBytes(manifest) {

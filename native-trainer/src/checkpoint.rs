@@ -34,7 +34,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// where and in what precision the math runs, how validation is batched, and the checkpoint options themselves. Every other
 /// argument shapes the trajectory (data, schedule, seed) and must match. The starting model is compared by
 /// the SHA-256 of its weights, not by its path.
-const MAY_CHANGE_ON_RESUME: [&str; 10] = [
+const MAY_CHANGE_ON_RESUME: [&str; 11] = [
     "model",
     "output_dir",
     "overwrite_output_dir",
@@ -45,6 +45,7 @@ const MAY_CHANGE_ON_RESUME: [&str; 10] = [
     "eval_limit",
     "resume",
     "save_total_limit",
+    "cross_validation",
 ];
 
 /// `trainer_state.json`.

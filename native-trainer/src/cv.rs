@@ -124,6 +124,7 @@ fn fold_recipe(args: &CvArgs, dir: &Path) -> Result<TrainArgs> {
         resume: resumable.then_some(None),
         limit: None,
         eval_limit: None,
+        cross_validation: None,
         ..args.recipe.clone()
     })
 }

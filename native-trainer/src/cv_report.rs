@@ -401,6 +401,92 @@ fn markdown(summaries: &[FoldSummary], folds: usize, sets: &[(Set, SetReport)], 
     md
 }
 
+/// The headline of a cross-validation folder (its `cv_results.json`) for a model folder's manifest and
+/// card: for seen and unseen accounts, tweets, pooled accuracy, the folds' mean and spread, GPT-2 caught,
+/// human right and ECE, and the unseen accounts' account verdicts and pooled temperature.
+pub fn headline(dir: &Path) -> Result<serde_json::Value> {
+    let path = dir.join("cv_results.json");
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("reading {} (run `cv` first)", path.display()))?,
+    )
+    .with_context(|| format!("reading {}", path.display()))?;
+    let right = |set: &serde_json::Value, generator: &str| {
+        set["by_generator"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["generator"] == generator))
+            .map(|r| r["accuracy"].clone())
+    };
+    let set = |name: &str| {
+        let s = &results["sets"][name];
+        serde_json::json!({
+            "tweets": s["tweets"],
+            "accuracy": s["pooled"]["accuracy"],
+            "accuracy_mean": s["accuracy_mean"],
+            "accuracy_sd": s["accuracy_sd"],
+            "gpt2_caught": right(s, "gpt2"),
+            "human_right": right(s, "human"),
+            "ece": if s["ece_cross_fitted"].is_null() { s["ece_fold_temperature"].clone() } else { s["ece_cross_fitted"].clone() },
+            "accounts": s["accounts"],
+        })
+    };
+    let done = results["done"].as_array().map_or(0, Vec::len);
+    if done == 0 || results["sets"]["unseen"].is_null() {
+        anyhow::bail!("{} has no finished fold", path.display());
+    }
+    Ok(serde_json::json!({
+        "folds": results["folds"],
+        "folds_done": done,
+        "grouped_by": "persona family (native-trainer/src/families.rs)",
+        "seen": set("seen"),
+        "unseen": set("unseen"),
+        "unseen_temperature": results["sets"]["unseen"]["pooled_unseen_temperature"],
+    }))
+}
+
+/// The model card's section for a [`headline`].
+pub fn card_section(headline: &serde_json::Value) -> String {
+    let num = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |v| format!("{v:.4}"));
+    let mut section = format!(
+        "\n## Cross-validated estimate (grouped by persona family)\n`native-trainer cv` of this recipe on the training \
+         split, {} of {} folds: each fold trained without whole persona families (a human account and the bots \
+         imitating it) and without a held-out 10 % of every other account's tweets. **Unseen accounts is the \
+         figure to expect on accounts the model never saw**, which is most accounts on x.com; seen accounts is \
+         what TweepFake's own split measures.\n\n\
+         | accounts | tweets | accuracy | folds' mean ± sd | GPT-2 caught | human right | ECE |\n|---|---|---|---|---|---|---|\n",
+        headline["folds_done"], headline["folds"]
+    );
+    for (name, set) in [("seen", &headline["seen"]), ("unseen", &headline["unseen"])] {
+        let _ = writeln!(
+            section,
+            "| {name} | {} | {} | {} ± {} | {} | {} | {} |",
+            set["tweets"],
+            num(&set["accuracy"]),
+            num(&set["accuracy_mean"]),
+            num(&set["accuracy_sd"]),
+            num(&set["gpt2_caught"]),
+            num(&set["human_right"]),
+            num(&set["ece"])
+        );
+    }
+    if let Some(accounts) = headline["unseen"]["accounts"].as_array() {
+        section +=
+            "\nAccount verdicts on unseen accounts (mean calibrated log-odds of N tweets; \"uncertain\" when the \
+                    mean bot probability is between 0.25 and 0.75 or the tweets disagree):\n\n\
+                    | tweets per account | right | uncertain | right when not uncertain |\n|---|---|---|---|\n";
+        for a in accounts {
+            let _ = writeln!(
+                section,
+                "| {} | {} | {} | {} |",
+                a["tweets"],
+                num(&a["accuracy"]),
+                num(&a["uncertain"]),
+                num(&a["decided_accuracy"])
+            );
+        }
+    }
+    section
+}
+
 /// Summarises the folds done under `out` (of `folds`) into `cv_results.md`, `cv_results.json` and
 /// `reliability.svg`, and logs the headline.
 pub fn write_report(out: &Path, folds: usize) -> Result<()> {

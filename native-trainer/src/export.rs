@@ -57,6 +57,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         history: TrainingHistory::default(),
         training_args: serde_json::to_value(&args)?,
         source: args.model.display().to_string(),
+        cross_validation: None,
     }
     .write(&args.output_dir)?;
     tracing::info!("{}", outcome.summary());

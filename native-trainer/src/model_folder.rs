@@ -34,6 +34,8 @@ pub struct Export {
     pub history: TrainingHistory,
     pub training_args: serde_json::Value,
     pub source: String,
+    /// The recipe's grouped cross-validation ([`crate::cv_report::headline`]), when given.
+    pub cross_validation: Option<serde_json::Value>,
 }
 
 /// What was written, for the summary line.
@@ -101,6 +103,9 @@ impl Export {
 
         let mut card =
             self.model_card(&f32_eval.metrics, &int8_eval.metrics, &agreement, temperature, ece_before, ece_after);
+        if let Some(cv) = &self.cross_validation {
+            card += &crate::cv_report::card_section(cv);
+        }
         if !int8_by_generator.is_empty() {
             card += &format!(
                 "\n## By generator (validation, int8)\nTweepFake's `class_type`: which generator wrote the text. \
@@ -120,7 +125,7 @@ impl Export {
                 serde_json::json!({"path": name, "bytes": bytes.len(), "sha256": hex::encode(Sha256::digest(bytes))})
             })
             .collect();
-        let manifest = serde_json::json!({
+        let mut manifest = serde_json::json!({
             "format_version": 1,
             "labels": LABELS,
             "max_length": self.max_length,
@@ -134,6 +139,9 @@ impl Export {
             "training_args": self.training_args,
             "source": self.source,
         });
+        if let Some(cv) = &self.cross_validation {
+            manifest["metrics"]["cross_validation"] = cv.clone();
+        }
         let manifest = serde_json::to_string_pretty(&manifest)?;
         // Built whole and swapped in: the folder is never new weights beside an old manifest.
         replace_dir(&out.join("model"), |model| {

@@ -61,17 +61,18 @@ pub fn training_curve(history: &TrainingHistory) -> Result<String> {
                 .label("validation accuracy (per epoch, right axis)")
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], green.stroke_width(2)));
         }
-        drawing(
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw(),
-        )?;
+        framed_legend(chart.configure_series_labels(), SeriesLabelPosition::LowerLeft)?;
         drawing(root.present())?;
     }
     Ok(svg)
+}
+
+/// The series' legend at `position`, on a light box with a border.
+fn framed_legend<'a, 'b, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    mut labels: plotters::chart::SeriesLabelStyle<'a, 'b, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    drawing(labels.position(position).background_style(WHITE.mix(0.85)).border_style(BLACK).draw())
 }
 
 /// Mean of each value and the `window - 1` before it (fewer at the start).
@@ -129,14 +130,7 @@ pub fn reliability_diagram(curves: &[(String, Vec<ReliabilityBin>)]) -> Result<S
                 .label(name.clone())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
         }
-        drawing(
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw(),
-        )?;
+        framed_legend(chart.configure_series_labels(), SeriesLabelPosition::UpperLeft)?;
         drawing(root.present())?;
     }
     Ok(svg)

@@ -95,6 +95,10 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")] // absent when off: older checkpoints resume as they were
     pub normalize_tweets: bool,
+    /// A `cv` folder of this recipe: its seen- and unseen-account figures go into the manifest and the card.
+    #[arg(long, value_name = "CV_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<PathBuf>,
 }
 
 /// Where a run starts: the pretrained model with zero moments, or a checkpoint.
@@ -346,6 +350,7 @@ impl Run<'_> {
             history: self.history,
             training_args: serde_json::to_value(args)?,
             source: args.model.display().to_string(),
+            cross_validation: args.cross_validation.as_deref().map(crate::cv_report::headline).transpose()?,
         }
         .write(&args.output_dir)
     }

@@ -278,6 +278,31 @@ fn grouped_cross_validation_holds_out_whole_families() {
     assert!(!report.contains("**Partial") && report.contains("Unseen accounts by family"), "{report}");
     assert!(std::fs::read_to_string(out.join("reliability.svg")).unwrap().starts_with("<svg"));
 
+    // The recipe's figures travel into the model folder it trains: manifest and card.
+    let trained = tmp.join("trained");
+    let status = trainer()
+        .args(["train", "--device", "cpu", "--limit", "200", "--eval-limit", "64", "--num-train-epochs", "1"])
+        .args(["--max-seq-length", "32", "--model"])
+        .arg(&base)
+        .arg("--output-dir")
+        .arg(&trained)
+        .arg("--cross-validation")
+        .arg(&out)
+        .env("TWEEPFAKE_DIR", &data)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(trained.join("model/manifest.json")).unwrap()).unwrap();
+    let cv = &manifest["metrics"]["cross_validation"];
+    assert_eq!((cv["folds"].as_u64(), cv["folds_done"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(cv["unseen"]["accuracy"], results["sets"]["unseen"]["pooled"]["accuracy"]);
+    assert_eq!(cv["seen"]["tweets"].as_u64(), Some(seen));
+    let card = std::fs::read_to_string(trained.join("model/MODEL_CARD.md")).unwrap();
+    assert!(card.contains("## Cross-validated estimate") && card.contains("| unseen | 600 |"), "{card}");
+    assert!(card.contains("## By generator (validation, int8)"), "{card}");
+    assert!(manifest["metrics"]["validation"]["int8_by_generator"].as_array().is_some_and(|rows| rows.len() == 4));
+
     // A screen name in no family is an error that names it, before any training.
     let stranger = tmp.join("stranger.csv");
     std::fs::write(&stranger, "screen_name;text;account.type;class_type\ndril;a;human;human\nnew_bot;b;bot;gpt2\n")
