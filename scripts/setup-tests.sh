@@ -6,7 +6,8 @@
 #     firefox-esr (the page's CPU path in a second browser)
 #   - crates.io: geckodriver (drives Firefox)
 #   - PyPI: numpy, safetensors, tokenizers (reference quantizer and token-id parity; never torch)
-#   - npm registry: fast-check, as package-lock.json pins it (the page's property tests; no npm needed)
+#   - npm registry: fast-check and linkedom, as package-lock.json pins them (the page's property tests, the
+#     extension's extraction tests; no npm needed)
 #   - the pretrained all-MiniLM-L6-v2 (scripts/fetch-minilm.sh): parity on a real checkpoint
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -20,10 +20,10 @@ source scripts/wasm-flags.sh
 wasm_targets=(-p tweetguard --target wasm32-unknown-unknown --lib --test browser_page --test browser_worker)
 cargo clippy "${wasm_targets[@]}" -- -D warnings
 cargo clippy "${wasm_targets[@]}" --target-dir target/relaxed --config "target.wasm32-unknown-unknown.rustflags=$RELAXED_RUSTFLAGS" -- -D warnings
-for js in www/*.js www/tests/*.mjs; do node --check "$js"; done
+for js in www/*.js www/tests/*.mjs extension/src/*.js extension/tests/*.mjs; do node --check "$js"; done
 
-stage "the page's JavaScript unit and property tests (CSV parsing and export, SHA-256, explanations, model store, service worker)"
-node --test www/tests/
+stage "the page's and the extension's JavaScript tests (CSV parsing and export, SHA-256, explanations, model store, service worker; tweet extraction from mock x.com pages)"
+node --test www/tests/ extension/tests/
 
 stage "browser package for the page tests (test profile)"
 scripts/build-wasm.sh --dev
