@@ -6,7 +6,9 @@
 //!
 //! Layout: [`config`] (the model's `config.json`), [`tokenize`] (texts to ids; [`tweet_text`]: mentions and
 //! links to placeholders, inside the tokenizer), [`weights`] (safetensors
-//! and the int8 format), [`model`] (the one BERT definition), [`backend`] (where it runs),
+//! and the int8 format), [`pass`] (BERT's order of operations, once, which every engine follows),
+//! [`model`] (the candle definition that training and the reference engine run), [`backend`] (where it
+//! runs: the int8 CPU engine, candle's f32 CPU path, WebGPU),
 //! [`postprocess`] (logits to labels), [`classifier`] (the public API), and `bindings` (the JS API, wasm
 //! only). The core reads bytes only: files and the network belong to its callers.
 //!

@@ -1,5 +1,7 @@
-//! Inference backends and the choice between them (docs/contracts.md, section 3). The CPU backend
-//! (candle; wasm SIMD in the browser) always works; the WebGPU backend runs where a GPU adapter exists.
+//! Inference backends and the choice between them (docs/contracts.md, section 3). The CPU backend always
+//! works: our int8 engine (`int8/`: x86 SIMD natively, wasm simd128 and relaxed SIMD in the browser) for
+//! int8 models, candle's f32 path (`cpu.rs`, the reference engine) otherwise; the WebGPU backend
+//! (`webgpu/`) runs where a GPU adapter exists.
 //! `auto` takes WebGPU only on a real GPU whose self-check agrees with the CPU path, and a GPU that fails
 //! later hands over to the CPU.
 
