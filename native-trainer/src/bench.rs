@@ -360,7 +360,7 @@ fn bench_shapes(args: &BenchArgs) -> Result<ShapesReport> {
             // The same model for each precision: its weights move between measurements, which changes
             // no timing.
             model.precision = precision;
-            let mut optimizer = step::optimizer(&model, 0.01, None)?;
+            let mut optimizer = step::optimizer(&model, 0.01, None, None)?;
             let seconds = seconds_per_iteration(args.warmup, args.iters, || {
                 step::train_step(&model, &mut optimizer, &batch, &labels, 1e-5, 1.0)?;
                 // The step's last kernels may still be queued on a GPU: count them in.

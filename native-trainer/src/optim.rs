@@ -64,6 +64,8 @@ struct Param {
     name: String,
     var: Var,
     weight_decay: f64,
+    /// Factor on the learning rate (layer-wise decay), 1 by default.
+    lr_scale: f64,
     exp_avg: Buffer,
     exp_avg_sq: Buffer,
     average: Option<Buffer>,
@@ -84,6 +86,7 @@ impl Param {
             name,
             var,
             weight_decay,
+            lr_scale: 1.0,
         })
     }
 
@@ -212,6 +215,17 @@ impl AdamW {
         Ok(self)
     }
 
+    /// Multiplies each parameter's learning rate by `scale(name)` (layer-wise learning-rate decay).
+    pub fn with_lr_scales(mut self, scale: impl Fn(&str) -> f64) -> Result<Self> {
+        for p in &mut self.params {
+            p.lr_scale = scale(&p.name);
+            if !(p.lr_scale > 0.0 && p.lr_scale.is_finite()) {
+                bail!("{}: learning-rate factor {} must be positive", p.name, p.lr_scale);
+            }
+        }
+        Ok(self)
+    }
+
     /// The optimised variables.
     pub fn vars(&self) -> impl Iterator<Item = &Var> + Clone {
         self.params.iter().map(|p| &p.var)
@@ -224,8 +238,10 @@ impl AdamW {
         let t = self.steps_taken as i32;
         let (scale_m, scale_v) = (1.0 / (1.0 - self.beta1.powi(t)), 1.0 / (1.0 - self.beta2.powi(t)));
         let average_decay = self.average_decay.unwrap_or(0.0);
+        let base_lr = lr;
         for p in &mut self.params {
             let Some(g) = grads.get(&p.var) else { continue };
+            let lr = base_lr * p.lr_scale;
             match (&mut p.exp_avg, &mut p.exp_avg_sq, &mut p.average) {
                 (Buffer::Host(m), Buffer::Host(v), average) => {
                     let update = Update {

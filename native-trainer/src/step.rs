@@ -26,10 +26,36 @@ fn decays(name: &str) -> bool {
     !(name.ends_with(".bias") || name.contains("LayerNorm"))
 }
 
+/// The learning rate's factor for parameter `name` of a model with `layers` encoder layers under
+/// layer-wise decay `decay`: 1 for the pooler, the classifier and the top layer, `decay` per layer below
+/// it, and `decay^layers` for the embeddings, so the layers that hold general language change least.
+pub fn layer_lr_scale(name: &str, layers: usize, decay: f64) -> f64 {
+    if let Some(rest) = name.split("encoder.layer.").nth(1) {
+        let layer = rest.split('.').next().and_then(|i| i.parse::<usize>().ok()).unwrap_or(layers);
+        decay.powi(layers.saturating_sub(layer + 1) as i32)
+    } else if name.contains("embeddings.") {
+        decay.powi(layers as i32)
+    } else {
+        1.0
+    }
+}
+
 /// AdamW over every variable of `model`, decaying the weights that [`decays`] names, with a weight
-/// average of decay `ema_decay` if given.
-pub fn optimizer(model: &Trainable, weight_decay: f64, ema_decay: Option<f64>) -> Result<AdamW> {
-    let optimizer = AdamW::new(model.named_vars(), |name| if decays(name) { weight_decay } else { 0.0 })?;
+/// average of decay `ema_decay` and layer-wise learning-rate decay `layer_lr_decay` where given.
+pub fn optimizer(
+    model: &Trainable,
+    weight_decay: f64,
+    ema_decay: Option<f64>,
+    layer_lr_decay: Option<f64>,
+) -> Result<AdamW> {
+    let mut optimizer = AdamW::new(model.named_vars(), |name| if decays(name) { weight_decay } else { 0.0 })?;
+    if let Some(decay) = layer_lr_decay {
+        if !(decay > 0.0 && decay <= 1.0) {
+            bail!("--layer-lr-decay must be in (0, 1], got {decay}");
+        }
+        let layers = model.config.num_hidden_layers;
+        optimizer = optimizer.with_lr_scales(|name| layer_lr_scale(name, layers, decay))?;
+    }
     match ema_decay {
         Some(decay) => optimizer.with_weight_average(decay),
         None => Ok(optimizer),
@@ -112,6 +138,18 @@ mod tests {
         assert!((lr_at(10, 100, 10, 1.0) - 1.0).abs() < 1e-12);
         assert!((lr_at(99, 100, 10, 1.0) - 1.0 / 90.0).abs() < 1e-12);
         assert!(lr_at(55, 100, 0, 1.0) < lr_at(54, 100, 0, 1.0));
+    }
+
+    #[test]
+    fn layer_wise_learning_rates_fall_towards_the_embeddings() {
+        let scale = |name| layer_lr_scale(name, 6, 0.8);
+        assert_eq!(scale("classifier.weight"), 1.0);
+        assert_eq!(scale("bert.pooler.dense.weight"), 1.0);
+        assert_eq!(scale("encoder.layer.5.output.dense.weight"), 1.0);
+        assert!((scale("bert.encoder.layer.4.attention.self.query.bias") - 0.8).abs() < 1e-12);
+        assert!((scale("encoder.layer.0.intermediate.dense.weight") - 0.8f64.powi(5)).abs() < 1e-12);
+        assert!((scale("embeddings.word_embeddings.weight") - 0.8f64.powi(6)).abs() < 1e-12);
+        assert_eq!(layer_lr_scale("encoder.layer.3.output.dense.weight", 6, 1.0), 1.0);
     }
 
     #[test]

@@ -63,6 +63,11 @@ pub struct TrainArgs {
     /// validate and export the average instead of the last weights. Checkpoints hold both.
     #[arg(long)]
     pub ema_decay: Option<f64>,
+    /// Layer-wise learning-rate decay: the top layer, pooler and classifier at the learning rate, each
+    /// layer below at this factor of the one above, the embeddings below the lowest (e.g. 0.85).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")] // absent when off: older checkpoints resume as they were
+    pub layer_lr_decay: Option<f64>,
     /// Seeds the head's initialisation, and the shuffling and dropout of each epoch.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -119,7 +124,7 @@ fn start(
     let Some(resume) = &args.resume else {
         let model = Trainable::from_checkpoint(config, files.weights.clone(), args.seed, device)?
             .with_precision(args.precision);
-        let optimizer = optimizer(&model, args.weight_decay, args.ema_decay)?;
+        let optimizer = optimizer(&model, args.weight_decay, args.ema_decay, args.layer_lr_decay)?;
         return Ok(Start { model, optimizer, completed_epochs: 0, history: TrainingHistory::default() });
     };
     let (dir, saved) = Checkpoint::open_for_resume(&args.output_dir, resume.as_deref())?;
@@ -130,7 +135,7 @@ fn start(
     let model = Trainable::from_checkpoint(config, saved.weights, args.seed, device)
         .with_context(|| format!("loading {}", dir.display()))?
         .with_precision(args.precision);
-    let mut optimizer = optimizer(&model, args.weight_decay, args.ema_decay)?;
+    let mut optimizer = optimizer(&model, args.weight_decay, args.ema_decay, args.layer_lr_decay)?;
     optimizer
         .load_state(&saved.optimizer)
         .with_context(|| format!("loading the optimizer state of {}", dir.display()))?;
