@@ -52,18 +52,23 @@ pub fn validation_texts() -> Option<Vec<String>> {
 
 /// `(text, account.type)` of every `validation.csv` row, in file order.
 pub fn validation_rows() -> Option<Vec<(String, String)>> {
+    Some(validation_rows_with_generator()?.into_iter().map(|(text, label, _)| (text, label)).collect())
+}
+
+/// `(text, account.type, class_type)` of every `validation.csv` row, in file order.
+pub fn validation_rows_with_generator() -> Option<Vec<(String, String, String)>> {
     let dir = tweepfake_dir()?;
     let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_path(dir.join("validation.csv")).ok()?;
     let headers = reader.headers().expect("validation.csv header").clone();
     let column = |name: &str| {
         headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("validation.csv has no {name} column"))
     };
-    let (text, label) = (column("text"), column("account.type"));
+    let (text, label, generator) = (column("text"), column("account.type"), column("class_type"));
     Some(
         reader
             .records()
             .map(|r| r.expect("validation.csv row"))
-            .map(|r| (r[text].to_string(), r[label].to_string()))
+            .map(|r| (r[text].to_string(), r[label].to_string(), r[generator].to_string()))
             .collect(),
     )
 }
