@@ -34,7 +34,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// where and in what precision the math runs, how validation is batched, and the checkpoint options themselves. Every other
 /// argument shapes the trajectory (data, schedule, seed) and must match. The starting model is compared by
 /// the SHA-256 of its weights, not by its path.
-const MAY_CHANGE_ON_RESUME: [&str; 11] = [
+const MAY_CHANGE_ON_RESUME: [&str; 12] = [
     "model",
     "output_dir",
     "overwrite_output_dir",
@@ -46,6 +46,7 @@ const MAY_CHANGE_ON_RESUME: [&str; 11] = [
     "resume",
     "save_total_limit",
     "cross_validation",
+    "calibrate_on_unseen_accounts",
 ];
 
 /// `trainer_state.json`.

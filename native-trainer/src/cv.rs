@@ -125,6 +125,7 @@ fn fold_recipe(args: &CvArgs, dir: &Path) -> Result<TrainArgs> {
         limit: None,
         eval_limit: None,
         cross_validation: None,
+        calibrate_on_unseen_accounts: false,
         ..args.recipe.clone()
     })
 }

@@ -58,6 +58,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         training_args: serde_json::to_value(&args)?,
         source: args.model.display().to_string(),
         cross_validation: None,
+        calibrate_on_unseen_accounts: false,
     }
     .write(&args.output_dir)?;
     tracing::info!("{}", outcome.summary());

@@ -36,6 +36,9 @@ pub struct Export {
     pub source: String,
     /// The recipe's grouped cross-validation ([`crate::cv_report::headline`]), when given.
     pub cross_validation: Option<serde_json::Value>,
+    /// Take the temperature fitted on the cross-validation's unseen accounts instead of fitting one on
+    /// the validation split.
+    pub calibrate_on_unseen_accounts: bool,
 }
 
 /// What was written, for the summary line.
@@ -72,7 +75,9 @@ fn metrics_json(m: &Metrics) -> serde_json::Value {
 impl Export {
     pub fn write(self, out: &Path) -> Result<Outcome> {
         let gold: Vec<u32> = self.validation.iter().map(|e| e.label).collect();
-        let temperature = metrics::fit_temperature(&self.validation_logits, &gold);
+        let unseen_temperature = self.calibrate_on_unseen_accounts.then(|| self.unseen_temperature()).transpose()?;
+        let temperature =
+            unseen_temperature.unwrap_or_else(|| metrics::fit_temperature(&self.validation_logits, &gold));
         let (ece_before, ece_after) = (
             metrics::ece(&self.validation_logits, &gold, 1.0),
             metrics::ece(&self.validation_logits, &gold, temperature),
@@ -135,7 +140,8 @@ impl Export {
             "metrics": {"validation": {"f32": metrics_json(&f32_eval.metrics), "int8": metrics_json(&int8_eval.metrics), "rows": gold.len(),
                 "int8_by_generator": int8_by_generator,
                 "int8_vs_f32": {"same_label": agreement.same_label, "max_abs_logit_diff": agreement.max_abs_diff, "mean_abs_logit_diff": agreement.mean_abs_diff}}},
-            "calibration": {"temperature": temperature, "ece_before": ece_before, "ece_after": ece_after},
+            "calibration": {"temperature": temperature, "ece_before": ece_before, "ece_after": ece_after,
+                "fitted_on": if unseen_temperature.is_some() { "cross-validation: unseen accounts" } else { "validation" }},
             "training_args": self.training_args,
             "source": self.source,
         });
@@ -174,6 +180,17 @@ impl Export {
         Ok(Outcome { f32: f32_eval.metrics, int8: int8_eval.metrics, temperature, ece_before, ece_after })
     }
 
+    /// The temperature `cv` fitted on every fold's unseen-account tweets.
+    fn unseen_temperature(&self) -> Result<f64> {
+        self.cross_validation
+            .as_ref()
+            .and_then(|cv| cv["unseen_temperature"].as_f64())
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .ok_or_else(|| {
+                anyhow::anyhow!("calibrating on unseen accounts needs --cross-validation with finished folds")
+            })
+    }
+
     fn model_card(
         &self,
         f32: &Metrics,
@@ -192,8 +209,8 @@ impl Export {
              | f32 | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n| int8 (what the browser runs) | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n\n\
              int8 minus f32 accuracy: {:+.2} points (negative: int8 is worse). The int8 model gives the f32 model's label \
              on {same} of {rows} rows; logits differ by at most {max_diff:.3} ({mean_diff:.4} on average).\n\n\
-             ## Calibration\nScores are softmax probabilities at temperature {temperature:.3}, fitted on the validation split \
-             (expected calibration error {ece_before:.4} before, {ece_after:.4} after).\n\n\
+             ## Calibration\nScores are softmax probabilities at temperature {temperature:.3}, {fitted} \
+             (expected calibration error on the validation split {ece_before:.4} at temperature 1, {ece_after:.4} at {temperature:.3}).\n\n\
              ## Intended use and limits\n- English tweets, judged one at a time; a single tweet is weak evidence about an account.\n\
              - Trained against 2019-2020 generators (Markov chains, RNNs, GPT-2, templates). It is **not** a detector of modern \
              LLM-written text, and it will be wrong on styles it never saw.\n\
@@ -208,6 +225,12 @@ impl Export {
             same = agreement.same_label,
             max_diff = agreement.max_abs_diff,
             mean_diff = agreement.mean_abs_diff,
+            fitted = if self.calibrate_on_unseen_accounts {
+                "fitted on the grouped cross-validation's tweets of accounts its folds never saw (the accounts users \
+                 meet; its ECE there is the cross-validated estimate below)"
+            } else {
+                "fitted on the validation split"
+            },
         );
         if !self.history.is_empty() {
             card += &self.training_section();

@@ -104,6 +104,11 @@ pub struct TrainArgs {
     #[arg(long, value_name = "CV_DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_validation: Option<PathBuf>,
+    /// Calibrate the scores with the temperature that `cv` fitted on its unseen accounts (needs
+    /// --cross-validation) instead of one fitted on the validation split: users meet unseen accounts.
+    #[arg(long, requires = "cross_validation")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub calibrate_on_unseen_accounts: bool,
 }
 
 /// Where a run starts: the pretrained model with zero moments, or a checkpoint.
@@ -356,6 +361,7 @@ impl Run<'_> {
             training_args: serde_json::to_value(args)?,
             source: args.model.display().to_string(),
             cross_validation: args.cross_validation.as_deref().map(crate::cv_report::headline).transpose()?,
+            calibrate_on_unseen_accounts: args.calibrate_on_unseen_accounts,
         }
         .write(&args.output_dir)
     }

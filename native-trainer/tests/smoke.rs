@@ -288,6 +288,7 @@ fn grouped_cross_validation_holds_out_whole_families() {
         .arg(&trained)
         .arg("--cross-validation")
         .arg(&out)
+        .arg("--calibrate-on-unseen-accounts")
         .env("TWEEPFAKE_DIR", &data)
         .status()
         .unwrap();
@@ -301,6 +302,10 @@ fn grouped_cross_validation_holds_out_whole_families() {
     let card = std::fs::read_to_string(trained.join("model/MODEL_CARD.md")).unwrap();
     assert!(card.contains("## Cross-validated estimate") && card.contains("| unseen | 600 |"), "{card}");
     assert!(card.contains("## By generator (validation, int8)"), "{card}");
+    // Calibrated for the accounts users meet: the temperature `cv` fitted on its unseen accounts.
+    assert_eq!(manifest["calibration"]["temperature"], cv["unseen_temperature"]);
+    assert_eq!(manifest["calibration"]["fitted_on"], "cross-validation: unseen accounts");
+    assert!(card.contains("accounts its folds never saw"), "{card}");
     assert!(manifest["metrics"]["validation"]["int8_by_generator"].as_array().is_some_and(|rows| rows.len() == 4));
 
     // A screen name in no family is an error that names it, before any training.
