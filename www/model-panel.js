@@ -5,6 +5,7 @@
 import { clearModelCache, formatBytes, indexChosenFiles, validateManifest } from './model-store.js';
 import { backendName, clearError, describeBackend, fmtInt, fmtMs, fmtPct, plural, post, setAppState, setModelStatus, setProgress, showError, state, ui } from './page-state.js';
 import { cancelRun, finishRun } from './run.js';
+import { crossValidationEntries, generatorEntries } from './model-metrics.js';
 
 export function loadModel() {
   clearError();
@@ -67,8 +68,8 @@ function renderModelDetails(info, manifest, modelCard, modelCardError) {
     ['Validation accuracy (int8)', int8.accuracy, fmtPct],
     ['Validation F1 (int8)', int8.f1, (v) => v.toFixed(3)],
     ['Validation MCC (int8)', int8.mcc, (v) => v.toFixed(3)],
-    ...generatorEntries(validation.int8_by_generator),
-    ...crossValidationEntries(manifest?.metrics?.cross_validation),
+    ...generatorEntries(validation.int8_by_generator, fmtPct),
+    ...crossValidationEntries(manifest?.metrics?.cross_validation, fmtPct),
     ['Validation rows', validation.rows, fmtInt],
     ['Weights', `${info.dtype}, ${formatBytes(weightsBytes(manifest))}`, String],
     ['Calibration temperature', info.temperature, (v) => Number(v).toFixed(2)],
@@ -87,41 +88,6 @@ function renderModelDetails(info, manifest, modelCard, modelCardError) {
   ui.metrics.replaceChildren(fragment);
   ui.modelCardText.textContent = modelCard
     ?? (modelCardError ? `The model card could not be loaded: ${modelCardError}` : 'This model folder has no MODEL_CARD.md.');
-}
-
-// How each generator's validation tweets were labelled (the manifest's `int8_by_generator`, written by
-// the trainer since per-generator metrics exist; older manifests have none).
-const GENERATOR_LABELS = {
-  human: 'Human tweets labelled human',
-  gpt2: 'GPT-2 bot tweets caught',
-  rnn: 'RNN bot tweets caught',
-  others: 'Other bot tweets caught',
-};
-
-export function generatorEntries(rows) {
-  if (!Array.isArray(rows)) return [];
-  return rows
-    .filter((row) => row && typeof row.generator === 'string' && typeof row.accuracy === 'number')
-    .map((row) => [
-      `${GENERATOR_LABELS[row.generator] ?? `${row.generator} tweets labelled right`} (validation, int8)`,
-      row.accuracy,
-      fmtPct,
-    ]);
-}
-
-// The recipe's grouped cross-validation (`train --cross-validation`): what to expect on accounts the model
-// never saw, which is most accounts, beside the figure for accounts it studied.
-export function crossValidationEntries(cv) {
-  if (!cv || typeof cv !== 'object') return [];
-  const entry = (label, set) => {
-    if (!set || typeof set.accuracy !== 'number') return undefined;
-    const spread = typeof set.accuracy_sd === 'number' ? ` (folds ± ${(set.accuracy_sd * 100).toFixed(1)} points)` : '';
-    return [label, set.accuracy, (v) => `${fmtPct(v)}${spread}`];
-  };
-  return [
-    entry('Accuracy on accounts it never saw (grouped cross-validation)', cv.unseen),
-    entry('Accuracy on accounts it saw in training (cross-validation)', cv.seen),
-  ].filter(Boolean);
 }
 
 function weightsBytes(manifest) {

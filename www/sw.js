@@ -23,6 +23,7 @@ const SHELL_FILES = [
   'app.js',
   'page-state.js',
   'model-panel.js',
+  'model-metrics.js',
   'input-panel.js',
   'run.js',
   'results-view.js',
