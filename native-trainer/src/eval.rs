@@ -25,6 +25,13 @@ pub struct EvalArgs {
     output_dir: Option<PathBuf>,
     #[arg(long)]
     limit: Option<usize>,
+    /// Record the per-generator figures (and, with --cross-validation, the recipe's grouped CV) in the
+    /// exported model folder's card and manifest; its weights stay as they are. Needs the whole file.
+    #[arg(long)]
+    record: bool,
+    /// A `cv` folder of the model's recipe, recorded with --record.
+    #[arg(long, value_name = "CV_DIR", requires = "record")]
+    cross_validation: Option<PathBuf>,
     #[arg(long)]
     skip_bad_rows: bool,
 }
@@ -57,6 +64,27 @@ pub fn run(args: EvalArgs) -> Result<()> {
         output.timings.tokenize_ms,
         output.timings.infer_ms
     );
+    if args.record {
+        if files.manifest.is_none() || args.limit.is_some() {
+            anyhow::bail!("--record needs an exported model folder (with manifest.json) and every row (no --limit)");
+        }
+        let claimed = files.manifest.as_ref().and_then(|m| m.metrics.pointer("/validation/int8/accuracy")?.as_f64());
+        let rows = files.manifest.as_ref().and_then(|m| m.metrics.pointer("/validation/rows")?.as_u64());
+        if rows != Some(gold.len() as u64)
+            || claimed.is_none_or(|a| (a - eval.metrics.accuracy).abs() > 0.5 / gold.len() as f64)
+        {
+            anyhow::bail!(
+                "{} is not the split the model folder was exported with (rows {rows:?}, int8 accuracy {claimed:?} there, \
+                 {} rows and {:.4} here): --record only adds figures to the export's own validation record",
+                path.display(),
+                gold.len(),
+                eval.metrics.accuracy
+            );
+        }
+        let cv = args.cross_validation.as_deref().map(crate::cv_report::headline).transpose()?;
+        crate::model_folder::record(&files.dir, &eval.by_generator(&data.examples), cv)?;
+        tracing::info!("recorded in {}", files.dir.display());
+    }
     if let Some(dir) = args.output_dir {
         write_atomic(&dir.join("eval_results.txt"), report.as_bytes())?;
         eval.write_predictions(&dir.join("predictions.txt"))?;

@@ -113,7 +113,7 @@ impl Export {
         }
         if !int8_by_generator.is_empty() {
             card += &format!(
-                "\n## By generator (validation, int8)\nTweepFake's `class_type`: which generator wrote the text. \
+                "{BY_GENERATOR_HEADING}\nTweepFake's `class_type`: which generator wrote the text. \
                  For bots, the share caught is their recall; for humans, the share labelled human.\n\n{}",
                 metrics::generator_table(&int8_by_generator)
             );
@@ -267,6 +267,70 @@ impl Export {
         );
         section
     }
+}
+
+/// The card's sections that [`record`] writes, by heading: replaced where present, appended otherwise.
+const CROSS_VALIDATION_HEADING: &str = "\n## Cross-validated estimate";
+const BY_GENERATOR_HEADING: &str = "\n## By generator (validation, int8)";
+
+/// `card` without the section that starts at `heading` (up to the next `## ` heading).
+fn without_section(card: &str, heading: &str) -> String {
+    let Some(start) = card.find(heading) else { return card.to_string() };
+    let rest = &card[start + heading.len()..];
+    let end = rest.find("\n## ").map_or(card.len(), |i| start + heading.len() + i);
+    format!("{}{}", &card[..start], &card[end..])
+}
+
+/// Records in an exported model folder (`model/`, with its manifest) what was measured after its export,
+/// without touching its weights: the per-generator rows of `eval` on the validation split (`by_generator`)
+/// and, where given, the recipe's grouped cross-validation. The card's sections are replaced or appended,
+/// the manifest's figures and the card's size and SHA-256 updated, and the folder swapped whole.
+pub fn record(
+    dir: &Path,
+    by_generator: &[metrics::GeneratorRow],
+    cross_validation: Option<serde_json::Value>,
+) -> Result<()> {
+    let read =
+        |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()));
+    let mut manifest: serde_json::Value = serde_json::from_slice(&read("manifest.json")?)
+        .with_context(|| format!("reading {}", dir.join("manifest.json").display()))?;
+    let card_bytes = read("MODEL_CARD.md")?;
+    let mut card = String::from_utf8(card_bytes).context("MODEL_CARD.md is not UTF-8")?;
+    card = without_section(&without_section(&card, CROSS_VALIDATION_HEADING), BY_GENERATOR_HEADING);
+    card = card.trim_end().to_string() + "\n";
+    if let Some(cv) = &cross_validation {
+        card += &crate::cv_report::card_section(cv);
+        manifest["metrics"]["cross_validation"] = cv.clone();
+    }
+    if !by_generator.is_empty() {
+        card += &format!(
+            "{BY_GENERATOR_HEADING}\nTweepFake's `class_type`: which generator wrote the text. \
+             For bots, the share caught is their recall; for humans, the share labelled human.\n\n{}",
+            metrics::generator_table(by_generator)
+        );
+        manifest["metrics"]["validation"]["int8_by_generator"] = serde_json::to_value(by_generator)?;
+    }
+    let Some(files) = manifest["files"].as_array_mut() else {
+        anyhow::bail!("{}: the manifest lists no files", dir.display())
+    };
+    let listed: Vec<String> = files.iter().filter_map(|f| f["path"].as_str().map(str::to_string)).collect();
+    for file in files.iter_mut().filter(|f| f["path"] == "MODEL_CARD.md") {
+        file["bytes"] = card.len().into();
+        file["sha256"] = hex::encode(Sha256::digest(card.as_bytes())).into();
+    }
+    let manifest = serde_json::to_string_pretty(&manifest)?;
+    let kept: Vec<(String, Vec<u8>)> = listed
+        .iter()
+        .filter(|name| *name != "MODEL_CARD.md")
+        .map(|name| Ok((name.clone(), read(name)?)))
+        .collect::<Result<_>>()?;
+    replace_dir(dir, |staging| {
+        for (name, bytes) in &kept {
+            write_atomic(&staging.join(name), bytes)?;
+        }
+        write_atomic(&staging.join("MODEL_CARD.md"), card.as_bytes())?;
+        write_atomic(&staging.join("manifest.json"), manifest.as_bytes())
+    })
 }
 
 /// How closely the int8 model follows the f32 model on the same rows.

@@ -281,7 +281,7 @@ fn grouped_cross_validation_holds_out_whole_families() {
     // The recipe's figures travel into the model folder it trains: manifest and card.
     let trained = tmp.join("trained");
     let status = trainer()
-        .args(["train", "--device", "cpu", "--limit", "200", "--eval-limit", "64", "--num-train-epochs", "1"])
+        .args(["train", "--device", "cpu", "--limit", "200", "--num-train-epochs", "1"])
         .args(["--max-seq-length", "32", "--model"])
         .arg(&base)
         .arg("--output-dir")
@@ -307,6 +307,57 @@ fn grouped_cross_validation_holds_out_whole_families() {
     assert_eq!(manifest["calibration"]["fitted_on"], "cross-validation: unseen accounts");
     assert!(card.contains("accounts its folds never saw"), "{card}");
     assert!(manifest["metrics"]["validation"]["int8_by_generator"].as_array().is_some_and(|rows| rows.len() == 4));
+
+    // `eval --record` adds the same to a folder exported without them, leaving its weights alone; twice
+    // changes nothing, and another data file than the export's validation split is refused.
+    let plain = tmp.join("plain");
+    let status = trainer()
+        .args(["train", "--device", "cpu", "--limit", "200", "--num-train-epochs", "1", "--max-seq-length", "32"])
+        .arg("--model")
+        .arg(&base)
+        .arg("--output-dir")
+        .arg(&plain)
+        .env("TWEEPFAKE_DIR", &data)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let model = plain.join("model");
+    let read = |name: &str| std::fs::read(model.join(name)).unwrap();
+    let (weights, card_before) = (read("model.int8.safetensors"), String::from_utf8(read("MODEL_CARD.md")).unwrap());
+    assert!(!card_before.contains("## Cross-validated estimate"));
+    let record = |extra: &[&str]| {
+        trainer()
+            .args(["eval", "--backend", "cpu", "--record", "--cross-validation"])
+            .arg(&out)
+            .arg("--model")
+            .arg(&model)
+            .args(extra)
+            .env("TWEEPFAKE_DIR", &data)
+            .output()
+            .unwrap()
+    };
+    let recorded = record(&[]);
+    assert!(recorded.status.success(), "{}", String::from_utf8_lossy(&recorded.stderr));
+    let card = String::from_utf8(read("MODEL_CARD.md")).unwrap();
+    let kept = card_before.split("\n## By generator").next().unwrap().trim_end();
+    assert!(card.starts_with(kept), "the card keeps what it said, its own sections replaced");
+    assert_eq!(card.matches("## By generator").count(), 1);
+    assert!(
+        card.contains("## Cross-validated estimate") && card.contains("## By generator (validation, int8)"),
+        "{card}"
+    );
+    assert_eq!(read("model.int8.safetensors"), weights);
+    let manifest: serde_json::Value = serde_json::from_slice(&read("manifest.json")).unwrap();
+    assert_eq!(manifest["metrics"]["cross_validation"], *cv);
+    assert_eq!(manifest["metrics"]["validation"]["int8_by_generator"].as_array().map(Vec::len), Some(4));
+    assert!(record(&[]).status.success());
+    assert_eq!(String::from_utf8(read("MODEL_CARD.md")).unwrap(), card, "recording twice changes nothing");
+    // The folder still passes its manifest's checks: predict loads it.
+    let predicted = trainer().args(["predict", "--model"]).arg(&model).args(["--input", "-"]).output().unwrap();
+    assert!(predicted.status.success(), "{}", String::from_utf8_lossy(&predicted.stderr));
+    let train_csv = data.join("train.csv");
+    let refused = record(&["--data", train_csv.to_str().unwrap()]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("not the split"));
 
     // A screen name in no family is an error that names it, before any training.
     let stranger = tmp.join("stranger.csv");
