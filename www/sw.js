@@ -10,7 +10,7 @@
 //   not this app (another program served later on the same 127.0.0.1 port) makes the worker delete its
 //   cache and unregister, so it never answers for that program.
 
-const VERSION = 'v5';
+const VERSION = 'v6';
 const APP_MARKER = '<meta name="application-name" content="tweetguard">';
 const scopeUrl = new URL(self.registration.scope);
 const SHELL_PREFIX = `tweetguard-shell:${scopeUrl.pathname}:`;
