@@ -111,13 +111,7 @@ impl Export {
         if let Some(cv) = &self.cross_validation {
             card += &crate::cv_report::card_section(cv);
         }
-        if !int8_by_generator.is_empty() {
-            card += &format!(
-                "{BY_GENERATOR_HEADING}\nTweepFake's `class_type`: which generator wrote the text. \
-                 For bots, the share caught is their recall; for humans, the share labelled human.\n\n{}",
-                metrics::generator_table(&int8_by_generator)
-            );
-        }
+        card += &by_generator_section(&int8_by_generator);
         let files: [(&str, &[u8]); 4] = [
             ("config.json", &config_json),
             ("tokenizer.json", &self.tokenizer),
@@ -273,6 +267,18 @@ impl Export {
 const CROSS_VALIDATION_HEADING: &str = "\n## Cross-validated estimate";
 const BY_GENERATOR_HEADING: &str = "\n## By generator (validation, int8)";
 
+/// The card's per-generator section (empty when the validation rows name no generator).
+fn by_generator_section(rows: &[metrics::GeneratorRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "{BY_GENERATOR_HEADING}\nTweepFake's `class_type`: which generator wrote the text. \
+         For bots, the share caught is their recall; for humans, the share labelled human.\n\n{}",
+        metrics::generator_table(rows)
+    )
+}
+
 /// `card` without the section that starts at `heading` (up to the next `## ` heading).
 fn without_section(card: &str, heading: &str) -> String {
     let Some(start) = card.find(heading) else { return card.to_string() };
@@ -303,11 +309,7 @@ pub fn record(
         manifest["metrics"]["cross_validation"] = cv.clone();
     }
     if !by_generator.is_empty() {
-        card += &format!(
-            "{BY_GENERATOR_HEADING}\nTweepFake's `class_type`: which generator wrote the text. \
-             For bots, the share caught is their recall; for humans, the share labelled human.\n\n{}",
-            metrics::generator_table(by_generator)
-        );
+        card += &by_generator_section(by_generator);
         manifest["metrics"]["validation"]["int8_by_generator"] = serde_json::to_value(by_generator)?;
     }
     let Some(files) = manifest["files"].as_array_mut() else {

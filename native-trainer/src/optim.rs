@@ -429,6 +429,24 @@ mod tests {
         assert!(diff < 1e-5, "max difference {diff}");
     }
 
+    /// A learning-rate factor scales that parameter's update and no other: Adam's first step moves each
+    /// weight by the learning rate (times its factor) against the gradient's sign, on both update paths.
+    #[test]
+    fn learning_rate_factors_scale_each_update() {
+        let (a, b) = (Var::new(&[1f32], &Device::Cpu).unwrap(), Var::new(&[1f32], &Device::Cpu).unwrap());
+        let named = vec![("encoder.layer.0.w".to_string(), a.clone()), ("classifier.w".to_string(), b.clone())];
+        let mut optimizer = AdamW::new(named, |_| 0.0)
+            .unwrap()
+            .with_lr_scales(|name| if name.starts_with("encoder") { 0.25 } else { 1.0 })
+            .unwrap();
+        let loss = (a.as_tensor() + b.as_tensor()).unwrap().sum_all().unwrap();
+        optimizer.step(&loss.backward().unwrap(), 0.1, 1.0).unwrap();
+        let value = |v: &Var| v.as_tensor().to_vec1::<f32>().unwrap()[0];
+        assert!((value(&a) - 0.975).abs() < 1e-6, "scaled: {}", value(&a));
+        assert!((value(&b) - 0.9).abs() < 1e-6, "unscaled: {}", value(&b));
+        assert!(AdamW::new(vec![("w".into(), a)], |_| 0.0).unwrap().with_lr_scales(|_| 0.0).is_err());
+    }
+
     /// Saving and restoring the state mid-way gives the same trajectory as never stopping.
     #[test]
     fn state_round_trip_continues_the_same_trajectory() {
